@@ -1,0 +1,280 @@
+//! The shared quota: every worker takes its turn here, so the API sees one budget, not one per worker.
+//!
+//! Two mechanisms, both shared by all requests of a run:
+//! - sliding windows ("at most N calls in any span of length W"), one per `--rate`;
+//! - a global pause, set by a 429's `Retry-After`, during which nobody sends.
+//!
+//! Why not `governor`: its GCRA lets through a burst plus the steady rate, so with the burst
+//! set to N a span of W can see close to 2N calls (the 1,500/h quota would be overrun), and
+//! with the burst set to 1 an analyst's 300 IDs are spread over 12 minutes at 1,500/h pacing
+//! instead of 3 at 100/min. A window that remembers its last N send times is exact for both,
+//! and it is a few lines.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::time::{Instant, sleep_until};
+
+/// `N` calls per `per`: `100/min`, `1500/h`, `10/s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub calls: u32,
+    pub per: Duration,
+}
+
+impl Rate {
+    /// The documented quota of the alert endpoints: 100 calls a minute and 1,500 an hour.
+    pub fn documented() -> Vec<Rate> {
+        vec![
+            Rate {
+                calls: 100,
+                per: Duration::from_secs(60),
+            },
+            Rate {
+                calls: 1500,
+                per: Duration::from_secs(3600),
+            },
+        ]
+    }
+
+    /// Calls per second in the long run.
+    pub fn per_second(&self) -> f64 {
+        f64::from(self.calls) / self.per.as_secs_f64()
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Rate, String> {
+        let bad =
+            || format!("invalid rate '{s}': expected N/s, N/min or N/h (e.g. 100/min), or 'off'");
+        let (n, unit) = s.trim().split_once('/').ok_or_else(bad)?;
+        let calls: u32 = n.trim().parse().map_err(|_| bad())?;
+        let per = match unit.trim() {
+            "s" | "sec" | "second" => 1,
+            "m" | "min" | "minute" => 60,
+            "h" | "hour" => 3600,
+            _ => return Err(bad()),
+        };
+        if calls == 0 {
+            return Err(format!(
+                "invalid rate '{s}': the number of calls must be at least 1"
+            ));
+        }
+        Ok(Rate {
+            calls,
+            per: Duration::from_secs(per),
+        })
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = match self.per.as_secs() {
+            1 => "s",
+            60 => "min",
+            3600 => "h",
+            _ => return write!(f, "{}/{}s", self.calls, self.per.as_secs()),
+        };
+        write!(f, "{}/{unit}", self.calls)
+    }
+}
+
+struct Window {
+    rate: Rate,
+    /// Send times granted, oldest first; never more than `rate.calls` of them.
+    sent: VecDeque<Instant>,
+}
+
+struct State {
+    windows: Vec<Window>,
+    paused_until: Option<Instant>,
+}
+
+/// The run's one budget. `acquire` before every request; `pause` on every 429.
+pub struct Limiter {
+    state: Mutex<State>,
+}
+
+impl Limiter {
+    /// No windows means no pacing (`--rate off`); the 429 pause still applies.
+    pub fn new(rates: &[Rate]) -> Limiter {
+        let windows = rates
+            .iter()
+            .map(|&rate| Window {
+                rate,
+                sent: VecDeque::with_capacity(rate.calls as usize),
+            })
+            .collect();
+        Limiter {
+            state: Mutex::new(State {
+                windows,
+                paused_until: None,
+            }),
+        }
+    }
+
+    /// Waits until a request may be sent without breaking any window or a pending pause.
+    pub async fn acquire(&self) {
+        loop {
+            let slot = self.reserve();
+            sleep_until(slot).await;
+            match self.paused_until() {
+                // A 429 arrived while we waited: our slot is void, wait the pause out and queue again.
+                Some(until) if until > Instant::now() => sleep_until(until + spread()).await,
+                _ => return,
+            }
+        }
+    }
+
+    /// Books the earliest instant that keeps every window within its rate.
+    fn reserve(&self) -> Instant {
+        let mut state = self.state.lock().expect("limiter lock");
+        let now = Instant::now();
+        let mut slot = state.paused_until.map_or(now, |p| p.max(now));
+        for w in &state.windows {
+            if w.sent.len() >= w.rate.calls as usize {
+                slot = slot.max(w.sent[w.sent.len() - w.rate.calls as usize] + w.rate.per);
+            }
+        }
+        for w in &mut state.windows {
+            if w.sent.len() == w.rate.calls as usize {
+                w.sent.pop_front();
+            }
+            w.sent.push_back(slot);
+        }
+        slot
+    }
+
+    /// After a 429: nobody sends before `retry_after` has passed.
+    pub fn pause(&self, retry_after: Duration) {
+        let until = Instant::now() + retry_after;
+        let mut state = self.state.lock().expect("limiter lock");
+        state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
+    }
+
+    /// The end of the pending pause, if one is pending (for the progress display).
+    pub fn paused_until(&self) -> Option<Instant> {
+        let state = self.state.lock().expect("limiter lock");
+        state.paused_until.filter(|p| *p > Instant::now())
+    }
+}
+
+/// A small random delay after a pause, so the workers do not all send in the same millisecond.
+fn spread() -> Duration {
+    Duration::from_millis(rand::rng().random_range(0..=100u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn parses_and_prints_rates() {
+        assert_eq!(
+            "100/min".parse::<Rate>().unwrap(),
+            Rate {
+                calls: 100,
+                per: Duration::from_secs(60)
+            }
+        );
+        assert_eq!("1500/h".parse::<Rate>().unwrap().to_string(), "1500/h");
+        assert_eq!(" 10 / s ".parse::<Rate>().unwrap().to_string(), "10/s");
+        for bad in ["", "10", "0/s", "x/s", "10/day", "-1/s"] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad}");
+        }
+    }
+
+    /// Sends `n` acquisitions from `workers` tasks and returns the send instants, relative to start.
+    async fn sends(limiter: Arc<Limiter>, n: usize, workers: usize) -> Vec<Duration> {
+        let start = Instant::now();
+        let times = Arc::new(Mutex::new(Vec::new()));
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..workers)
+            .map(|_| {
+                let (l, t, next) = (limiter.clone(), times.clone(), next.clone());
+                tokio::spawn(async move {
+                    while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < n {
+                        l.acquire().await;
+                        t.lock().unwrap().push(start.elapsed());
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut v = times.lock().unwrap().clone();
+        v.sort();
+        v
+    }
+
+    fn max_in_window(times: &[Duration], window: Duration) -> usize {
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| **t < times[i] + window)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_window_ever_holds_more_than_its_rate_and_the_quota_is_used_fully() {
+        let rates = [
+            Rate {
+                calls: 10,
+                per: Duration::from_secs(1),
+            },
+            Rate {
+                calls: 25,
+                per: Duration::from_secs(10),
+            },
+        ];
+        let t = sends(Arc::new(Limiter::new(&rates)), 100, 16).await;
+        assert!(max_in_window(&t, Duration::from_secs(1)) <= 10);
+        assert!(max_in_window(&t, Duration::from_secs(10)) <= 25);
+        // Each 10 s holds exactly 25: batches start at 0, 10, 20, 30 s, and the 10/s window
+        // spreads each batch over three seconds, so the last call goes at 32 s, not later.
+        assert_eq!(t[75], Duration::from_secs(30));
+        assert_eq!(t[99], Duration::from_secs(32));
+        // The first 10 go at once: an analyst's short run is not smoothed out.
+        assert_eq!(t[9], Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_every_worker_until_it_ends() {
+        let limiter = Arc::new(Limiter::new(&[]));
+        limiter.pause(Duration::from_secs(5));
+        let t = sends(limiter.clone(), 20, 8).await;
+        assert!(t.iter().all(|t| *t >= Duration::from_secs(5)), "{t:?}");
+        assert!(t.iter().all(|t| *t <= Duration::from_millis(5100)), "{t:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_that_starts_while_waiting_voids_the_booked_slot() {
+        let limiter = Arc::new(Limiter::new(&[Rate {
+            calls: 1,
+            per: Duration::from_secs(1),
+        }]));
+        limiter.acquire().await;
+        let l = limiter.clone();
+        let waiter = tokio::spawn(async move {
+            l.acquire().await;
+            Instant::now()
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let start = Instant::now();
+        limiter.pause(Duration::from_secs(3));
+        let sent = waiter.await.unwrap();
+        assert!(sent >= start + Duration::from_secs(3));
+    }
+}

@@ -1,0 +1,177 @@
+//! The user record as the API sends it, parsed once from the response body into typed fields.
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer};
+
+/// Column names of the user table, in output order, spelled as the API spells them.
+pub const USER_COLUMNS: [&str; 13] = [
+    "id",
+    "accountName",
+    "accountDomain",
+    "accountSid",
+    "firstSeen",
+    "lastSeen",
+    "mostPrevalentMachineId",
+    "leastPrevalentMachineId",
+    "logonTypes",
+    "logOnMachinesCount",
+    "isDomainAdmin",
+    "isOnlyNetworkUser",
+    "alertCount",
+];
+
+/// A UTC instant in microseconds since the Unix epoch: Parquet's `Timestamp(Microsecond, "UTC")`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// `2019-12-08T06:33:39Z`, with fractional seconds only when the API sent them.
+    pub fn to_rfc3339(self) -> String {
+        DateTime::<Utc>::from_timestamp_micros(self.0)
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+            .unwrap_or_default()
+    }
+
+    /// Parses ISO-8601 as the API sends it. Defender omits the offset on some fields and sends
+    /// up to 7 fractional digits (.NET ticks); both are accepted, a missing offset meaning UTC.
+    pub fn parse(s: &str) -> Option<Timestamp> {
+        let s = s.trim();
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Some(Timestamp(t.with_timezone(&Utc).timestamp_micros()));
+        }
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()
+            .map(|t| Timestamp(t.and_utc().timestamp_micros()))
+    }
+}
+
+/// One user entity from `GET /api/alerts/{id}/user`. Every field but `id` may be missing or null.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRecord {
+    pub id: String,
+    pub account_name: Option<String>,
+    #[serde(alias = "accountDomainName")]
+    pub account_domain: Option<String>,
+    pub account_sid: Option<String>,
+    #[serde(default, deserialize_with = "timestamp")]
+    pub first_seen: Option<Timestamp>,
+    #[serde(default, deserialize_with = "timestamp")]
+    pub last_seen: Option<Timestamp>,
+    pub most_prevalent_machine_id: Option<String>,
+    pub least_prevalent_machine_id: Option<String>,
+    pub logon_types: Option<String>,
+    #[serde(rename = "logOnMachinesCount", alias = "logonMachinesCount")]
+    pub log_on_machines_count: Option<i64>,
+    pub is_domain_admin: Option<bool>,
+    pub is_only_network_user: Option<bool>,
+}
+
+/// What a 200 body turned out to hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    User(Box<UserRecord>),
+    /// Empty body, `null`, or an object without a (non-empty) `id`: the API's "no user" in disguise.
+    Empty,
+}
+
+/// Only the `id` is looked at first, so a body without one is "empty" rather than malformed.
+#[derive(Deserialize)]
+struct IdProbe<'a> {
+    #[serde(borrow, default)]
+    id: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Parses a 200 body. `Err` is a malformed body (truncated JSON, a field of the wrong type).
+pub fn parse_body(bytes: &[u8]) -> Result<Body, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Body::Empty);
+    }
+    let probe: Option<IdProbe> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    match probe.and_then(|p| p.id) {
+        Some(id) if !id.trim().is_empty() => {}
+        _ => return Ok(Body::Empty),
+    }
+    serde_json::from_slice::<UserRecord>(bytes)
+        .map(|u| Body::User(Box::new(u)))
+        .map_err(|e| e.to_string())
+}
+
+fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+    let raw: Option<std::borrow::Cow<'de, str>> = Option::deserialize(d)?;
+    match raw {
+        None => Ok(None),
+        Some(s) if s.trim().is_empty() => Ok(None),
+        Some(s) => Timestamp::parse(&s)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid timestamp '{s}'"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_example_with_aliases_and_unknown_fields() {
+        let body = br#"{"@odata.context":"x","id":"contoso\\user1","accountName":"user1",
+            "accountDomainName":"contoso","accountSid":null,"firstSeen":"2019-12-08T06:33:39Z",
+            "lastSeen":"2020-01-05T06:58:34.1234567Z","mostPrevalentMachineId":null,
+            "leastPrevalentMachineId":null,"logonTypes":"Interactive, Network",
+            "logonMachinesCount":3,"isDomainAdmin":false,"isOnlyNetworkUser":null,"extra":[1]}"#;
+        let Body::User(u) = parse_body(body).unwrap() else {
+            panic!("not a user")
+        };
+        assert_eq!(u.id, "contoso\\user1");
+        assert_eq!(u.account_domain.as_deref(), Some("contoso"));
+        assert_eq!(u.log_on_machines_count, Some(3));
+        assert_eq!(u.first_seen.unwrap().to_rfc3339(), "2019-12-08T06:33:39Z");
+        assert_eq!(
+            u.last_seen.unwrap().to_rfc3339(),
+            "2020-01-05T06:58:34.123456Z"
+        );
+        assert_eq!(u.logon_types.as_deref(), Some("Interactive, Network"));
+    }
+
+    #[test]
+    fn empty_bodies_and_missing_ids_are_empty_not_errors() {
+        for body in [
+            &b""[..],
+            b"  \n",
+            b"null",
+            b"{}",
+            br#"{"@odata.context":"x"}"#,
+            br#"{"id":null}"#,
+            br#"{"id":" "}"#,
+        ] {
+            assert_eq!(
+                parse_body(body),
+                Ok(Body::Empty),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_types_and_truncation_are_malformed() {
+        assert!(parse_body(br#"{"id":"a","isDomainAdmin":"yes"}"#).is_err());
+        assert!(parse_body(br#"{"id":"a","firstSeen":"yesterday"}"#).is_err());
+        assert!(parse_body(br#"{"id":"a","accountNa"#).is_err());
+        assert!(parse_body(br#"[1,2]"#).is_err());
+    }
+
+    #[test]
+    fn timestamps_without_offset_are_utc() {
+        assert_eq!(
+            Timestamp::parse("2019-12-08T06:33:39").unwrap(),
+            Timestamp::parse("2019-12-08T06:33:39Z").unwrap()
+        );
+        assert_eq!(
+            Timestamp::parse("2019-12-08T08:33:39+02:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2019-12-08T06:33:39Z"
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! The test harness: a simulator per test, a temp folder, and the real binary pointed at both.
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use alert_users::sim::{SimConfig, SimHandle, Tenant};
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+pub const TOKEN: &str = "test-token-0123456789";
+
+pub fn tenant(json: serde_json::Value) -> Arc<Tenant> {
+    Arc::new(Tenant::from_json(json.to_string().as_bytes()).expect("test tenant"))
+}
+
+/// A simulator that only accepts `TOKEN`.
+pub fn sim(mut config: SimConfig) -> SimHandle {
+    config.token = Some(TOKEN.into());
+    SimHandle::start("127.0.0.1:0", config).expect("simulator")
+}
+
+pub fn synthetic(accounts: u32, not_found_permille: u32) -> SimConfig {
+    SimConfig::new(Arc::new(Tenant::synthetic(accounts, not_found_permille)))
+}
+
+/// The binary, with a clean environment of our variables.
+pub fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alert-users"));
+    for var in [
+        "DEFENDER_TOKEN",
+        "DEFENDER_BASE_URL",
+        "RUST_LOG",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_PROXY", "*");
+    cmd
+}
+
+/// `export` against `sim` with fast retries and no pacing, writing into `dir`.
+pub fn export(sim: &SimHandle, dir: &Path) -> Command {
+    let mut cmd = bin();
+    cmd.current_dir(dir)
+        .env("DEFENDER_TOKEN", TOKEN)
+        .args(["export", "--base-url", &sim.base_url(), "--rate", "off"])
+        .args([
+            "--retry-base",
+            "5ms",
+            "--retry-cap",
+            "20ms",
+            "--timeout",
+            "5s",
+        ]);
+    cmd
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+pub fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Rows of a CSV file (header excluded), parsed with RFC 4180 rules.
+pub fn rows(dir: &Path, name: &str) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(dir.join(name)).unwrap();
+    r.records()
+        .map(|rec| rec.unwrap().iter().map(String::from).collect())
+        .collect()
+}
+
+/// N synthetic alert IDs, one per line.
+pub fn ids(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "da{:018}_{}\n",
+                637_000_000_000_000_000u64 + i as u64 * 7919,
+                i % 97
+            )
+        })
+        .collect()
+}
+
+pub fn tempdir() -> TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// File names in `dir`, sorted.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
