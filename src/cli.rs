@@ -19,7 +19,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.securitycenter.microsoft.com";
 
 /// Export the user accounts behind Microsoft Defender for Endpoint alerts.
 #[derive(Parser, Debug)]
-#[command(name = "alert-users", version, about, long_about = None)]
+// A repeated option takes its last value, so a wrapper script's defaults can be overridden.
+#[command(name = "alert-users", version, about, long_about = None, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

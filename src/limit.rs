@@ -85,18 +85,51 @@ impl fmt::Display for Rate {
     }
 }
 
+/// One `--rate`. The server counts a request when it *arrives*, which we cannot see; we can
+/// see that it arrived before we got its answer. So each request is remembered by its send time
+/// until its answer comes, then by the answer's time. A new request may go when every request
+/// but the `calls - 1` most recent is known to have arrived a full window ago: then at most
+/// `calls - 1` others can share the server's window with it, however the network reordered them.
 struct Window {
     rate: Rate,
-    /// Send times granted, oldest first; never more than `rate.calls` of them.
-    sent: VecDeque<Instant>,
+    /// The `calls - 1` most recent requests, oldest first: (ticket, send or answer time).
+    recent: VecDeque<(u64, Instant)>,
+    /// The latest time among all older requests.
+    floor: Option<Instant>,
+}
+
+impl Window {
+    fn earliest(&self) -> Option<Instant> {
+        self.floor.map(|f| f + self.rate.per)
+    }
+
+    fn record(&mut self, ticket: u64, at: Instant) {
+        self.recent.push_back((ticket, at));
+        if self.recent.len() >= self.rate.calls as usize {
+            let (_, oldest) = self.recent.pop_front().expect("not empty");
+            self.floor = Some(self.floor.map_or(oldest, |f| f.max(oldest)));
+        }
+    }
+
+    fn answered(&mut self, ticket: u64, at: Instant) {
+        match self.recent.iter_mut().find(|(t, _)| *t == ticket) {
+            Some((_, time)) => *time = (*time).max(at),
+            None => self.floor = Some(self.floor.map_or(at, |f| f.max(at))),
+        }
+    }
 }
 
 struct State {
     windows: Vec<Window>,
     paused_until: Option<Instant>,
+    next_ticket: u64,
 }
 
-/// The run's one budget. `acquire` before every request; `pause` on every 429.
+/// Proof of a granted turn; hand it back with `answered` once the answer (or error) is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket(u64);
+
+/// The run's one budget. `acquire` before every request, `answered` after it; `pause` on a 429.
 pub struct Limiter {
     state: Mutex<State>,
 }
@@ -108,47 +141,58 @@ impl Limiter {
             .iter()
             .map(|&rate| Window {
                 rate,
-                sent: VecDeque::with_capacity(rate.calls as usize),
+                recent: VecDeque::with_capacity(rate.calls as usize),
+                floor: None,
             })
             .collect();
+        let state = State {
+            windows,
+            paused_until: None,
+            next_ticket: 0,
+        };
         Limiter {
-            state: Mutex::new(State {
-                windows,
-                paused_until: None,
-            }),
+            state: Mutex::new(state),
         }
     }
 
     /// Waits until a request may be sent without breaking any window or a pending pause.
-    pub async fn acquire(&self) {
+    pub async fn acquire(&self) -> Ticket {
         loop {
-            let slot = self.reserve();
+            let (ticket, slot) = self.reserve();
             sleep_until(slot).await;
             match self.paused_until() {
-                // A 429 arrived while we waited: our slot is void, wait the pause out and queue again.
+                // A 429 arrived while we waited: our slot is void, wait the pause out and queue
+                // again. The void slot stays booked, which only errs on the careful side.
                 Some(until) if until > Instant::now() => sleep_until(until + spread()).await,
-                _ => return,
+                _ => return ticket,
             }
         }
     }
 
     /// Books the earliest instant that keeps every window within its rate.
-    fn reserve(&self) -> Instant {
+    fn reserve(&self) -> (Ticket, Instant) {
         let mut state = self.state.lock().expect("limiter lock");
         let now = Instant::now();
         let mut slot = state.paused_until.map_or(now, |p| p.max(now));
         for w in &state.windows {
-            if w.sent.len() >= w.rate.calls as usize {
-                slot = slot.max(w.sent[w.sent.len() - w.rate.calls as usize] + w.rate.per);
-            }
+            slot = w.earliest().map_or(slot, |e| slot.max(e));
         }
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
         for w in &mut state.windows {
-            if w.sent.len() == w.rate.calls as usize {
-                w.sent.pop_front();
-            }
-            w.sent.push_back(slot);
+            w.record(ticket, slot);
         }
-        slot
+        (Ticket(ticket), slot)
+    }
+
+    /// The request of `ticket` has been answered (or has failed): it reached the server, if at
+    /// all, before now.
+    pub fn answered(&self, ticket: Ticket) {
+        let now = Instant::now();
+        let mut state = self.state.lock().expect("limiter lock");
+        for w in &mut state.windows {
+            w.answered(ticket.0, now);
+        }
     }
 
     /// After a 429: nobody sends before `retry_after` has passed.
@@ -201,8 +245,9 @@ mod tests {
                 let (l, t, next) = (limiter.clone(), times.clone(), next.clone());
                 tokio::spawn(async move {
                     while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < n {
-                        l.acquire().await;
+                        let ticket = l.acquire().await;
                         t.lock().unwrap().push(start.elapsed());
+                        l.answered(ticket);
                     }
                 })
             })
@@ -248,6 +293,24 @@ mod tests {
         assert_eq!(t[99], Duration::from_secs(32));
         // The first 10 go at once: an analyst's short run is not smoothed out.
         assert_eq!(t[9], Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_answer_delays_the_request_that_would_share_its_window() {
+        // The first request's answer takes 300 ms: it may have reached the server that late,
+        // so the third request (2 per second) waits until 1.3 s, not 1 s.
+        let limiter = Limiter::new(&[Rate {
+            calls: 2,
+            per: Duration::from_secs(1),
+        }]);
+        let start = Instant::now();
+        let first = limiter.acquire().await;
+        let second = limiter.acquire().await;
+        limiter.answered(second);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        limiter.answered(first);
+        limiter.acquire().await;
+        assert_eq!(start.elapsed(), Duration::from_millis(1300));
     }
 
     #[tokio::test(start_paused = true)]

@@ -64,7 +64,7 @@ impl Worker {
             Err(e) => return Outcome::Fatal(e),
         };
         loop {
-            self.limiter.acquire().await;
+            let ticket = self.limiter.acquire().await;
             if self.stopping.load(Ordering::SeqCst) {
                 return Outcome::Cancelled;
             }
@@ -72,6 +72,7 @@ impl Worker {
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
             let answer = self.client.get_user(&alert_id, &token).await;
+            self.limiter.answered(ticket);
             self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
             match answer {
                 Answer::User(record) => return Outcome::User { alert_id, record },

@@ -43,10 +43,17 @@ pub fn bin() -> Command {
 
 /// `export` against `sim` with fast retries and no pacing, writing into `dir`.
 pub fn export(sim: &SimHandle, dir: &Path) -> Command {
+    let mut cmd = export_paced(sim, dir);
+    cmd.args(["--rate", "off"]);
+    cmd
+}
+
+/// `export` against `sim` with fast retries; the test gives its own `--rate`.
+pub fn export_paced(sim: &SimHandle, dir: &Path) -> Command {
     let mut cmd = bin();
     cmd.current_dir(dir)
         .env("DEFENDER_TOKEN", TOKEN)
-        .args(["export", "--base-url", &sim.base_url(), "--rate", "off"])
+        .args(["export", "--base-url", &sim.base_url()])
         .args([
             "--retry-base",
             "5ms",
