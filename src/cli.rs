@@ -36,6 +36,13 @@ pub enum Command {
         after_help = "Example:\n  alert-users simulate --listen 127.0.0.1:8080 --latency 50 --rate-limit 10"
     )]
     Simulate(SimulateArgs),
+    /// Print a shell completion script [e.g. alert-users completions bash > /etc/bash_completion.d/alert-users]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) [e.g. alert-users man > /usr/local/share/man/man1/alert-users.1]
+    Man,
 }
 
 const EXPORT_EXAMPLES: &str = "\
@@ -125,6 +132,10 @@ pub struct ExportArgs {
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Write a JSON summary of the run (counts, timing, exit code), whatever its outcome [e.g. --summary run.json]
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
+
     /// Run against the built-in simulator and the bundled sample data (no tenant, no token)
     #[arg(long)]
     pub demo: bool,
@@ -199,6 +210,7 @@ impl ExportArgs {
             grace: Duration::from_secs(5),
             progress: self.progress,
             progress_interval: self.progress_interval.max(Duration::from_millis(100)),
+            summary: self.summary,
         })
     }
 }

@@ -162,6 +162,25 @@ pub struct Config {
     pub progress: ProgressMode,
     /// Seconds between plain progress lines when stderr is not a terminal.
     pub progress_interval: Duration,
+    /// Where to write the JSON run summary (`--summary`).
+    pub summary: Option<PathBuf>,
+}
+
+impl Config {
+    /// The API's base URL as it may be shown: no user, password, query or fragment.
+    pub fn base_url_for_display(&self) -> String {
+        match &self.endpoint {
+            Endpoint::Api { base, .. } => {
+                let mut url = base.clone();
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                url.set_query(None);
+                url.set_fragment(None);
+                url.to_string()
+            }
+            Endpoint::Demo => "<built-in simulator>".to_owned(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -89,8 +89,8 @@ pub struct Failure {
     pub target: Option<String>,
 }
 
-/// The numbers a run reports at the end (stderr line, and the exit code's basis).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The numbers a run reports at the end (stderr line, `--summary` JSON, the exit code's basis).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     /// Lines read from the input, blank and comment lines included.
     pub input_lines: u64,
@@ -116,7 +116,7 @@ impl Counts {
     /// The final line a person or a cron log reads.
     pub fn line(&self, elapsed: Duration) -> String {
         format!(
-            "done: {} input lines, {} distinct IDs, {} duplicates skipped, {} invalid; \
+            "{} input lines, {} distinct IDs, {} duplicates skipped, {} invalid; \
              {} users from {} alerts, {} not found, {} failed; {} requests ({} retries, {} throttled) in {}",
             self.input_lines,
             self.distinct_ids,

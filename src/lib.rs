@@ -22,8 +22,10 @@ pub mod retry;
 pub mod run;
 pub mod sim;
 pub mod sink;
+pub mod summary;
 pub mod user;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use run::{Summary, run};
+pub use run::run;
+pub use summary::Summary;

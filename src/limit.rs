@@ -202,6 +202,17 @@ impl Limiter {
         state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
     }
 
+    /// When the next booked request goes out, if it waits for the quota (for the progress display).
+    pub fn next_slot(&self) -> Option<Instant> {
+        let state = self.state.lock().expect("limiter lock");
+        let now = Instant::now();
+        let booked = state
+            .windows
+            .iter()
+            .flat_map(|w| w.recent.iter().map(|(_, t)| *t).chain(w.floor));
+        booked.filter(|t| *t > now).min()
+    }
+
     /// The end of the pending pause, if one is pending (for the progress display).
     pub fn paused_until(&self) -> Option<Instant> {
         let state = self.state.lock().expect("limiter lock");
@@ -311,6 +322,22 @@ mod tests {
         limiter.answered(first);
         limiter.acquire().await;
         assert_eq!(start.elapsed(), Duration::from_millis(1300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_next_slot_says_how_long_the_quota_holds_requests_back() {
+        let limiter = Arc::new(Limiter::new(&[Rate {
+            calls: 1,
+            per: Duration::from_secs(10),
+        }]));
+        let t = limiter.acquire().await;
+        limiter.answered(t);
+        assert_eq!(limiter.next_slot(), None);
+        let booked = Instant::now();
+        let l = limiter.clone();
+        tokio::spawn(async move { l.acquire().await });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(limiter.next_slot(), Some(booked + Duration::from_secs(10)));
     }
 
     #[tokio::test(start_paused = true)]

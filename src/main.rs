@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use alert_users::cli::{Cli, Command, ExportArgs};
 use alert_users::progress::{LogWriter, eprint_line};
 use alert_users::{Error, error};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -15,10 +15,28 @@ fn main() -> ExitCode {
         Command::Simulate(args) => match runtime().block_on(alert_users::sim::run_simulate(args)) {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("alert-users: {e}");
+                eprintln!("alert-users: error: {e}");
                 error::EXIT_FATAL
             }
         },
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "alert-users",
+                &mut std::io::stdout(),
+            );
+            0
+        }
+        Command::Man => {
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("alert-users: error: {e}");
+                    error::EXIT_FATAL
+                }
+            }
+        }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -26,19 +44,22 @@ fn main() -> ExitCode {
 fn export(args: ExportArgs) -> i32 {
     init_logging(args.quiet, args.verbose);
     let quiet = args.quiet;
-    let result = args
-        .into_config()
-        .and_then(|config| runtime().block_on(alert_users::run(config, quiet)));
-    match result {
-        Ok(summary) => {
-            eprint_line(&summary.line());
-            summary.exit_code()
-        }
+    let config = match args.into_config() {
+        Ok(c) => c,
         Err(e) => {
             report(&e);
-            e.exit_code()
+            return e.exit_code();
         }
+    };
+    let summary = runtime().block_on(alert_users::run(config, quiet));
+    if let Some(e) = &summary.error {
+        report(e);
     }
+    // A run stopped before reading anything has nothing to count: its error line says it all.
+    if summary.error.is_none() || summary.counts.input_lines > 0 {
+        eprint_line(&summary.line());
+    }
+    summary.exit_code()
 }
 
 fn report(e: &Error) {

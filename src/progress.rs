@@ -37,6 +37,11 @@ pub struct Tally {
     pub users: AtomicU64,
     pub not_found: AtomicU64,
     pub failed: AtomicU64,
+    pub invalid: AtomicU64,
+    /// Distinct accounts so far.
+    pub accounts: AtomicU64,
+    /// The first few failures, for the summary.
+    pub first_failures: Mutex<Vec<crate::ledger::Failure>>,
 }
 
 /// The bar that log lines must print around, if one is drawn.
@@ -156,12 +161,15 @@ pub struct Snapshot {
     pub elapsed: Duration,
     /// Time left on a 429 pause.
     pub paused: Option<Duration>,
+    /// Time until the next request the quota holds back, when that is long enough to notice.
+    pub quota_wait: Option<Duration>,
     /// Long-run calls per second the quota allows (`None`: no pacing).
     pub allowed_rate: Option<f64>,
 }
 
 fn snapshot(s: &Sources, started: Instant) -> Snapshot {
     let t = &s.tally;
+    let now = tokio::time::Instant::now();
     Snapshot {
         total: t.total.load(Ordering::Relaxed),
         total_known: t.total_known.load(Ordering::Relaxed),
@@ -171,10 +179,12 @@ fn snapshot(s: &Sources, started: Instant) -> Snapshot {
         failed: t.failed.load(Ordering::Relaxed),
         requests: s.stats.requests.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
-        paused: s
+        paused: s.limiter.paused_until().map(|u| u - now),
+        quota_wait: s
             .limiter
-            .paused_until()
-            .map(|u| u - tokio::time::Instant::now()),
+            .next_slot()
+            .map(|t| t - now)
+            .filter(|d| *d >= Duration::from_secs(1)),
         allowed_rate: s.rates.iter().map(Rate::per_second).reduce(f64::min),
     }
 }
@@ -207,9 +217,13 @@ impl Snapshot {
     }
 
     fn waiting(&self) -> String {
-        match self.paused {
-            Some(d) => format!("; throttled (429), waiting {}", format_elapsed(d)),
-            None => String::new(),
+        match (self.paused, self.quota_wait) {
+            (Some(d), _) => format!("; throttled (429), waiting {}", format_elapsed(d)),
+            (None, Some(d)) => format!(
+                "; waiting for the quota, next call in {}",
+                format_elapsed(d)
+            ),
+            (None, None) => String::new(),
         }
     }
 
@@ -263,6 +277,7 @@ mod tests {
             requests: done,
             elapsed: Duration::from_secs(secs),
             paused: None,
+            quota_wait: None,
             allowed_rate: allowed,
         }
     }

@@ -5,8 +5,10 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use chrono::Utc;
 
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
@@ -15,7 +17,7 @@ use crate::auth::{Credential, Secret};
 use crate::client::Client;
 use crate::config::{Config, Endpoint, Input};
 use crate::dedup::Merger;
-use crate::error::{EXIT_PARTIAL, Error, Result};
+use crate::error::{Error, Result};
 use crate::ids::{IdReader, Item};
 use crate::ledger::{Counts, Failure, FailureKind, NotFound};
 use crate::limit::Limiter;
@@ -25,48 +27,84 @@ use crate::sim::{SimConfig, SimHandle, Tenant};
 use crate::sink::atomic::Pending;
 use crate::sink::csv::{CsvFile, FAILURE_COLUMNS, NOT_FOUND_COLUMNS};
 use crate::sink::{self, Staged};
+use crate::summary::{FIRST_FAILURES, Summary};
 
 /// The bearer the demo's simulator accepts; it guards nothing.
 const DEMO_TOKEN: &str = "demo-token";
 
-/// What a finished run reports.
-#[derive(Debug, Clone)]
-pub struct Summary {
-    pub counts: Counts,
-    pub elapsed: Duration,
-    /// The files published, user table last.
-    pub outputs: Vec<PathBuf>,
+/// Counters every part of a run bumps, so a summary can be given however the run ends.
+#[derive(Default)]
+struct Shared {
+    tally: Arc<Tally>,
+    stats: Arc<Stats>,
+    read: Arc<ReadCounts>,
 }
 
-impl Summary {
-    /// 0 when every valid ID was resolved and no line was invalid, else 3 (see the README).
-    pub fn exit_code(&self) -> i32 {
-        if self.counts.failed > 0 {
-            EXIT_PARTIAL
-        } else {
-            0
-        }
-    }
-
-    pub fn line(&self) -> String {
-        self.counts.line(self.elapsed)
-    }
-}
-
-/// Runs an export. `quiet` silences progress output (errors and the final line remain).
-pub async fn run(config: Config, quiet: bool) -> Result<Summary> {
+/// Runs an export and says how it went; never panics on a failed run, the error is in the
+/// summary. `quiet` silences progress output (errors and the final line remain). With
+/// `--summary`, the JSON document is written whatever the outcome.
+pub async fn run(config: Config, quiet: bool) -> Summary {
     let started = Instant::now();
+    let started_at = Utc::now();
+    let shared = Shared::default();
+    let result = execute(&config, quiet, &shared).await;
+    let (outputs, error) = match result {
+        Ok(outputs) => (outputs, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    let mut summary = Summary {
+        counts: counts(&shared),
+        started_at,
+        finished_at: Utc::now(),
+        elapsed: started.elapsed(),
+        outputs,
+        error,
+        first_failures: shared
+            .tally
+            .first_failures
+            .lock()
+            .expect("tally lock")
+            .clone(),
+    };
+    if let Some(path) = &config.summary
+        && let Err(e) = summary.write(&config, path)
+    {
+        // The run's own error, if any, matters more; otherwise failing to report is fatal.
+        summary.error.get_or_insert(e);
+    }
+    summary
+}
+
+fn counts(s: &Shared) -> Counts {
+    let (t, st, r) = (&s.tally, &s.stats, &s.read);
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    Counts {
+        input_lines: get(&r.lines),
+        distinct_ids: get(&r.distinct),
+        duplicates: get(&r.duplicates),
+        invalid: get(&t.invalid),
+        users: get(&t.accounts),
+        alerts_with_user: get(&t.users),
+        not_found: get(&t.not_found),
+        failed: get(&t.failed),
+        requests: get(&st.requests),
+        retries: get(&st.retries),
+        throttled: get(&st.throttled),
+    }
+}
+
+/// The run proper; returns the published files.
+async fn execute(config: &Config, quiet: bool, shared: &Shared) -> Result<Vec<PathBuf>> {
     let (_sim, base, credential) = endpoint(&config.endpoint)?;
     // Everything that can fail locally fails here, before the first request.
     let reader = open_input(&config.input)?;
-    let tally = Arc::new(Tally::default());
+    let tally = shared.tally.clone();
     if let Some(total) = count_items(&config.input)? {
         tally.total.store(total, Ordering::Relaxed);
         tally.total_known.store(true, Ordering::Relaxed);
     }
-    let mut ledger = Ledger::create(&config, tally.clone())?;
+    let mut ledger = Ledger::create(config, tally.clone())?;
     let client = Client::new(&base, config.timeout, config.concurrency)?;
-    let stats = Arc::new(Stats::default());
     let limiter = Arc::new(Limiter::new(&config.rates));
     let stopping = Arc::new(AtomicBool::new(false));
     let worker = Arc::new(Worker {
@@ -74,38 +112,27 @@ pub async fn run(config: Config, quiet: bool) -> Result<Summary> {
         credential,
         limiter: limiter.clone(),
         policy: config.retry,
-        stats: stats.clone(),
+        stats: shared.stats.clone(),
         stopping: stopping.clone(),
     });
-    let (items, reading) = stream_items(reader, config.input.name(), tally.clone());
+    let items = stream_items(
+        reader,
+        config.input.name(),
+        tally.clone(),
+        shared.read.clone(),
+    );
     let sources = Sources {
         tally,
-        stats: stats.clone(),
+        stats: shared.stats.clone(),
         limiter,
         rates: config.rates.clone(),
     };
     let progress = Progress::start(config.progress, quiet, config.progress_interval, sources);
-
     let stream = outcomes(worker, items, config.concurrency);
     let result = drain(stream, &mut ledger, &stopping, config.grace).await;
     progress.finish();
     result?;
-
-    let read = reading.join().expect("input reader thread");
-    let mut counts = ledger.counts.clone();
-    counts.input_lines = read.lines;
-    counts.distinct_ids = read.distinct;
-    counts.duplicates = read.duplicates;
-    counts.requests = stats.requests.load(Ordering::Relaxed);
-    counts.retries = stats.retries.load(Ordering::Relaxed);
-    counts.throttled = stats.throttled.load(Ordering::Relaxed);
-    counts.users = ledger.users.accounts() as u64;
-    let outputs = ledger.publish(&config)?;
-    Ok(Summary {
-        counts,
-        elapsed: started.elapsed(),
-        outputs,
-    })
+    ledger.publish(config)
 }
 
 /// The base URL and credential, starting the simulator for `--demo`.
@@ -165,11 +192,12 @@ fn count_items(input: &Input) -> Result<Option<u64>> {
     Ok(Some(n))
 }
 
-/// What the reader thread learned, for the summary.
+/// What the reader has seen so far, for the summary.
+#[derive(Default)]
 struct ReadCounts {
-    lines: u64,
-    distinct: u64,
-    duplicates: u64,
+    lines: AtomicU64,
+    distinct: AtomicU64,
+    duplicates: AtomicU64,
 }
 
 /// Reads the input on its own thread, so a slow pipe never stalls the requests in flight.
@@ -177,31 +205,29 @@ fn stream_items(
     reader: Box<dyn BufRead + Send>,
     name: PathBuf,
     tally: Arc<Tally>,
-) -> (
-    impl Stream<Item = Result<Item>> + Send + 'static,
-    std::thread::JoinHandle<ReadCounts>,
-) {
+    read: Arc<ReadCounts>,
+) -> impl Stream<Item = Result<Item>> + Send + 'static {
     let (tx, rx) = mpsc::channel(1024);
-    let thread = std::thread::spawn(move || {
+    std::thread::spawn(move || {
         let mut ids = IdReader::new(reader, name);
         let counting = !tally.total_known.load(Ordering::Relaxed);
-        for item in ids.by_ref() {
+        while let Some(item) = ids.next() {
+            read.lines.store(ids.lines(), Ordering::Relaxed);
+            read.distinct.store(ids.distinct(), Ordering::Relaxed);
+            read.duplicates.store(ids.duplicates, Ordering::Relaxed);
             if counting {
                 tally.total.fetch_add(1, Ordering::Relaxed);
             }
             if tx.blocking_send(item).is_err() {
-                break; // the run stopped
+                return; // the run stopped
             }
         }
+        // Trailing blank lines, comments and duplicates come after the last item.
+        read.lines.store(ids.lines(), Ordering::Relaxed);
+        read.duplicates.store(ids.duplicates, Ordering::Relaxed);
         tally.total_known.store(true, Ordering::Relaxed);
-        ReadCounts {
-            lines: ids.lines(),
-            distinct: ids.distinct(),
-            duplicates: ids.duplicates,
-        }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|i| (i, rx)) });
-    (stream, thread)
+    futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|i| (i, rx)) })
 }
 
 /// Consumes outcomes until the input is exhausted, a fatal answer arrives, or a signal stops the run.
@@ -284,7 +310,6 @@ struct Ledger {
     users: Merger,
     not_found: Vec<NotFound>,
     failures: Vec<Failure>,
-    counts: Counts,
     tally: Arc<Tally>,
 }
 
@@ -299,7 +324,6 @@ impl Ledger {
             users: Merger::new(o.links.is_some()),
             not_found: Vec::new(),
             failures: Vec::new(),
-            counts: Counts::default(),
             tally,
         })
     }
@@ -309,20 +333,24 @@ impl Ledger {
         match outcome {
             Outcome::User { alert_id, record } => {
                 self.users.add(&alert_id, *record);
-                self.counts.alerts_with_user += 1;
                 t.users.fetch_add(1, Ordering::Relaxed);
+                t.accounts
+                    .store(self.users.accounts() as u64, Ordering::Relaxed);
             }
             Outcome::NotFound(r) => {
                 self.not_found.push(r);
-                self.counts.not_found += 1;
                 t.not_found.fetch_add(1, Ordering::Relaxed);
             }
             Outcome::Failure(f) => {
                 tracing::debug!(alert_id = %f.alert_id, kind = %f.kind, "failed: {}", f.message);
-                self.counts.failed += 1;
                 if f.kind == FailureKind::InvalidId {
-                    self.counts.invalid += 1;
+                    t.invalid.fetch_add(1, Ordering::Relaxed);
                 }
+                let mut first = t.first_failures.lock().expect("tally lock");
+                if first.len() < FIRST_FAILURES {
+                    first.push(f.clone());
+                }
+                drop(first);
                 self.failures.push(f);
                 t.failed.fetch_add(1, Ordering::Relaxed);
             }
