@@ -92,10 +92,7 @@ fn on_a_terminal_a_bar_is_drawn_and_cleared() {
         !screen.contains("progress: "),
         "no plain lines on a terminal"
     );
-    assert_eq!(
-        rows(dir.path(), "u.csv").len() + rows(dir.path(), "u.not-found.csv").len() > 0,
-        true
-    );
+    assert!(!rows(dir.path(), "u.csv").is_empty(), "the run wrote its table");
 }
 
 #[test]
