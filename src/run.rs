@@ -38,6 +38,8 @@ struct Shared {
     tally: Arc<Tally>,
     stats: Arc<Stats>,
     read: Arc<ReadCounts>,
+    /// Time spent writing and publishing the outputs at the end.
+    write_micros: AtomicU64,
 }
 
 /// Runs an export and says how it went; never panics on a failed run, the error is in the
@@ -65,6 +67,7 @@ pub async fn run(config: Config, quiet: bool) -> Summary {
             .lock()
             .expect("tally lock")
             .clone(),
+        write_elapsed: Duration::from_micros(shared.write_micros.load(Ordering::Relaxed)),
     };
     if let Some(path) = &config.summary
         && let Err(e) = summary.write(&config, path)
@@ -132,7 +135,11 @@ async fn execute(config: &Config, quiet: bool, shared: &Shared) -> Result<Vec<Pa
     let result = drain(stream, &mut ledger, &stopping, config.grace).await;
     progress.finish();
     result?;
-    ledger.publish(config)
+    let writing = Instant::now();
+    let outputs = ledger.publish(config)?;
+    let micros = u64::try_from(writing.elapsed().as_micros()).unwrap_or(u64::MAX);
+    shared.write_micros.store(micros, Ordering::Relaxed);
+    Ok(outputs)
 }
 
 /// The base URL and credential, starting the simulator for `--demo`.

@@ -33,6 +33,8 @@ pub struct Summary {
     /// Why the run stopped, if it did not finish.
     pub error: Option<Error>,
     pub first_failures: Vec<Failure>,
+    /// Time spent writing and publishing the outputs at the end of the run.
+    pub write_elapsed: Duration,
 }
 
 impl Summary {
@@ -77,6 +79,7 @@ impl Summary {
             "started_at": time(&self.started_at),
             "finished_at": time(&self.finished_at),
             "elapsed_seconds": round3(self.elapsed.as_secs_f64()),
+            "write_seconds": round3(self.write_elapsed.as_secs_f64()),
             "exit_code": self.exit_code(),
             "status": self.status(),
             "error": self.error.as_ref().map(|e| e.to_string()),

@@ -92,7 +92,10 @@ fn on_a_terminal_a_bar_is_drawn_and_cleared() {
         !screen.contains("progress: "),
         "no plain lines on a terminal"
     );
-    assert!(!rows(dir.path(), "u.csv").is_empty(), "the run wrote its table");
+    assert!(
+        !rows(dir.path(), "u.csv").is_empty(),
+        "the run wrote its table"
+    );
 }
 
 #[test]
