@@ -195,11 +195,15 @@ impl Limiter {
         }
     }
 
-    /// After a 429: nobody sends before `retry_after` has passed.
-    pub fn pause(&self, retry_after: Duration) {
-        let until = Instant::now() + retry_after;
+    /// After a 429: nobody sends before `retry_after` has passed. Returns whether this started
+    /// a new pause (rather than fell within one), so a 429 storm is logged once.
+    pub fn pause(&self, retry_after: Duration) -> bool {
+        let now = Instant::now();
+        let until = now + retry_after;
         let mut state = self.state.lock().expect("limiter lock");
+        let new = state.paused_until.is_none_or(|p| p <= now);
         state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
+        new
     }
 
     /// When the next booked request goes out, if it waits for the quota (for the progress display).

@@ -87,11 +87,12 @@ impl Worker {
                     attempts -= 1;
                     self.stats.throttled.fetch_add(1, Ordering::Relaxed);
                     let wait = wait.unwrap_or(DEFAULT_RETRY_AFTER);
-                    tracing::info!(
-                        alert_id,
-                        "429 Too Many Requests: every worker waits {wait:?}"
-                    );
-                    self.limiter.pause(wait);
+                    if self.limiter.pause(wait) {
+                        tracing::info!(
+                            alert_id,
+                            "429 Too Many Requests: every worker waits {wait:?}"
+                        );
+                    }
                 }
                 Answer::Unauthorized(e) if refreshed => {
                     return Outcome::Fatal(Error::TokenRejected {

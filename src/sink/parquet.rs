@@ -115,7 +115,8 @@ fn write_table<T>(
         .set_created_by(concat!("alert-users ", env!("CARGO_PKG_VERSION")).into())
         .build();
     let file = Pending::create(path)?;
-    let temp = tempfile_of(file);
+    // The Parquet writer buffers by itself; it gets the bare temporary file.
+    let temp = file.into_file();
     let mut writer =
         ArrowWriter::try_new(temp, schema.clone(), Some(props)).map_err(|e| fail(e.to_string()))?;
     for chunk in rows.chunks(BATCH_ROWS) {
@@ -124,11 +125,6 @@ fn write_table<T>(
     }
     let temp = writer.into_inner().map_err(|e| fail(e.to_string()))?;
     atomic::stage(temp, path.to_owned())
-}
-
-/// The Parquet writer buffers by itself; it gets the bare temporary file.
-fn tempfile_of(p: Pending) -> tempfile::NamedTempFile {
-    p.into_file()
 }
 
 pub fn write_users(path: &Path, users: &[MergedUser]) -> Result<Staged> {
