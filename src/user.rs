@@ -49,6 +49,8 @@ impl Timestamp {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserRecord {
+    /// Empty when the API sent none: that answer is "no user", not a record.
+    #[serde(default, deserialize_with = "text_or_empty")]
     pub id: String,
     pub account_name: Option<String>,
     #[serde(alias = "accountDomainName")]
@@ -75,26 +77,21 @@ pub enum Body {
     Empty,
 }
 
-/// Only the `id` is looked at first, so a body without one is "empty" rather than malformed.
-#[derive(Deserialize)]
-struct IdProbe<'a> {
-    #[serde(borrow, default)]
-    id: Option<std::borrow::Cow<'a, str>>,
-}
-
-/// Parses a 200 body. `Err` is a malformed body (truncated JSON, a field of the wrong type).
+/// Parses a 200 body, once, straight into the record. `Err` is a malformed body (truncated
+/// JSON, a field of the wrong type).
 pub fn parse_body(bytes: &[u8]) -> Result<Body, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Body::Empty);
     }
-    let probe: Option<IdProbe> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    match probe.and_then(|p| p.id) {
-        Some(id) if !id.trim().is_empty() => {}
-        _ => return Ok(Body::Empty),
+    match serde_json::from_slice::<Option<UserRecord>>(bytes) {
+        Ok(Some(u)) if !u.id.trim().is_empty() => Ok(Body::User(Box::new(u))),
+        Ok(_) => Ok(Body::Empty),
+        Err(e) => Err(e.to_string()),
     }
-    serde_json::from_slice::<UserRecord>(bytes)
-        .map(|u| Body::User(Box::new(u)))
-        .map_err(|e| e.to_string())
+}
+
+fn text_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
