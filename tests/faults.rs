@@ -286,3 +286,60 @@ fn sigint_mid_run_exits_130_and_leaves_previous_outputs_alone() {
         sim.stats()
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_second_sigint_exits_at_once_instead_of_waiting_for_requests_in_flight() {
+    let mut config = synthetic(5, 0);
+    (config.hang_rate, config.faulty_attempts) = (1.0, u32::MAX);
+    let sim = sim(config);
+    let dir = tempdir();
+    write(dir.path(), "ids.txt", &ids(50));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_alert-users"))
+        .current_dir(dir.path())
+        .env("DEFENDER_TOKEN", TOKEN)
+        .env("NO_PROXY", "*")
+        .args([
+            "export",
+            "--base-url",
+            &sim.base_url(),
+            "--rate",
+            "off",
+            "--timeout",
+            "60s",
+        ])
+        .args(["-i", "ids.txt", "-o", "users.csv", "-c", "4"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while sim.stats().in_flight < 4 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    let interrupt = || {
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    interrupt();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first SIGINT waits for the requests in flight"
+    );
+    let second = Instant::now();
+    interrupt();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    // The first SIGINT alone would wait up to 5 s for the four hanging requests.
+    assert!(
+        second.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        second.elapsed()
+    );
+    assert_eq!(listing(dir.path()), ["ids.txt"]);
+}
