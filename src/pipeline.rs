@@ -72,7 +72,7 @@ impl Worker {
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
             let answer = self.client.get_user(&alert_id, &token).await;
-            self.limiter.answered(ticket);
+            drop(ticket); // the answer is in: the limiter may count this call as arrived
             self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
             match answer {
                 Answer::User(record) => return Outcome::User { alert_id, record },
