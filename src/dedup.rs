@@ -5,6 +5,7 @@
 //! answer arrived first: the same answers give the same table at any concurrency.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::user::{Timestamp, UserRecord};
 
@@ -22,8 +23,8 @@ pub struct MergedUser {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Link {
     pub alert_id: String,
-    /// The merged row's `id` (its chosen spelling).
-    pub user_id: String,
+    /// The merged row's `id` (its chosen spelling), shared by all the account's links.
+    pub user_id: Arc<str>,
 }
 
 struct Entry {
@@ -36,14 +37,19 @@ struct Entry {
 }
 
 /// Collects answers as they arrive; `finish` returns the sorted tables.
+///
+/// Memory is per account plus, only when the links table is wanted, one alert ID and one index
+/// per alert: a million alerts cost about 50 MB of links, not a copy of every user record.
 #[derive(Default)]
 pub struct Merger {
-    accounts: HashMap<String, Entry>,
-    /// (alert ID, account key) of every answer, resolved to the merged `id` at the end;
-    /// kept only when the links table is wanted (it is the one part that grows per alert).
-    links: Vec<(String, String)>,
+    /// Lower-cased `id` → position in `accounts`.
+    index: HashMap<String, u32>,
+    accounts: Vec<Entry>,
+    links: Vec<(Box<str>, u32)>,
     keep_links: bool,
     alerts: usize,
+    /// Reused for lower-casing, so an answer for a known account allocates nothing here.
+    key: String,
 }
 
 impl Merger {
@@ -56,32 +62,30 @@ impl Merger {
 
     /// Adds one alert's answer. Each alert ID must be added at most once (the input is deduplicated).
     pub fn add(&mut self, alert_id: &str, record: UserRecord) {
-        let key = record.id.to_lowercase();
+        self.key.clear();
+        self.key
+            .extend(record.id.chars().flat_map(char::to_lowercase));
         self.alerts += 1;
-        if self.keep_links {
-            self.links.push((alert_id.to_owned(), key.clone()));
-        }
-        match self.accounts.get_mut(&key) {
+        let at = match self.index.get(self.key.as_str()) {
+            Some(&at) => {
+                merge(&mut self.accounts[at as usize], alert_id, record);
+                at
+            }
             None => {
-                let entry = Entry {
+                let at = u32::try_from(self.accounts.len()).expect("fewer than 4 billion accounts");
+                self.index.insert(self.key.clone(), at);
+                self.accounts.push(Entry {
                     first_seen: record.first_seen,
                     last_seen: record.last_seen,
                     record,
                     alert_id: alert_id.to_owned(),
                     alert_count: 1,
-                };
-                self.accounts.insert(key, entry);
+                });
+                at
             }
-            Some(e) => {
-                e.alert_count += 1;
-                e.first_seen = min_present(e.first_seen, record.first_seen);
-                e.last_seen = e.last_seen.max(record.last_seen);
-                // `None < Some(_)`: an answer without lastSeen only wins over others without it.
-                if (record.last_seen, alert_id) > (e.record.last_seen, e.alert_id.as_str()) {
-                    e.record = record;
-                    e.alert_id = alert_id.to_owned();
-                }
-            }
+        };
+        if self.keep_links {
+            self.links.push((alert_id.into(), at));
         }
     }
 
@@ -97,25 +101,27 @@ impl Merger {
 
     /// The user table sorted by lower-cased `id`, and the links table sorted by alert ID.
     pub fn finish(self) -> (Vec<MergedUser>, Vec<Link>) {
-        let mut rows: Vec<(String, Entry)> = self.accounts.into_iter().collect();
-        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut links: Vec<Link> = {
-            let index: HashMap<&str, &str> = rows
-                .iter()
-                .map(|(k, e)| (k.as_str(), e.record.id.as_str()))
-                .collect();
-            self.links
-                .into_iter()
-                .map(|(alert_id, key)| Link {
-                    user_id: index[key.as_str()].to_owned(),
-                    alert_id,
-                })
-                .collect()
-        };
-        links.sort_unstable();
-        let users = rows
+        let mut order: Vec<(String, u32)> = self.index.into_iter().collect();
+        order.sort_unstable();
+        let names: Vec<Arc<str>> = self
+            .accounts
+            .iter()
+            .map(|e| Arc::from(e.record.id.as_str()))
+            .collect();
+        let mut links: Vec<Link> = self
+            .links
             .into_iter()
-            .map(|(_, e)| {
+            .map(|(alert_id, at)| Link {
+                alert_id: alert_id.into_string(),
+                user_id: names[at as usize].clone(),
+            })
+            .collect();
+        links.sort_unstable();
+        let mut slots: Vec<Option<Entry>> = self.accounts.into_iter().map(Some).collect();
+        let users = order
+            .into_iter()
+            .map(|(_, at)| {
+                let e = slots[at as usize].take().expect("each account once");
                 let mut record = e.record;
                 record.first_seen = e.first_seen;
                 record.last_seen = e.last_seen;
@@ -126,6 +132,18 @@ impl Merger {
             })
             .collect();
         (users, links)
+    }
+}
+
+/// Folds another answer for a known account into its entry.
+fn merge(e: &mut Entry, alert_id: &str, record: UserRecord) {
+    e.alert_count += 1;
+    e.first_seen = min_present(e.first_seen, record.first_seen);
+    e.last_seen = e.last_seen.max(record.last_seen);
+    // `None < Some(_)`: an answer without lastSeen only wins over others without it.
+    if (record.last_seen, alert_id) > (e.record.last_seen, e.alert_id.as_str()) {
+        e.record = record;
+        e.alert_id = alert_id.to_owned();
     }
 }
 
@@ -167,7 +185,7 @@ mod tests {
             (Some(Timestamp(3)), Some(Timestamp(20)))
         );
         assert_eq!(u.alert_count, 3);
-        assert!(links.iter().all(|l| l.user_id == "contoso\\alice"));
+        assert!(links.iter().all(|l| &*l.user_id == "contoso\\alice"));
         assert_eq!(
             links
                 .iter()

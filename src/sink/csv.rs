@@ -100,7 +100,7 @@ impl CsvFile {
     }
 
     pub fn link(&mut self, l: &Link) -> Result<()> {
-        self.row([l.alert_id.as_str(), l.user_id.as_str()])
+        self.row([l.alert_id.as_str(), &*l.user_id])
     }
 
     pub fn finish(self) -> Result<Staged> {

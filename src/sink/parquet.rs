@@ -94,7 +94,7 @@ fn user_batch(schema: &SchemaRef, rows: &[MergedUser]) -> std::result::Result<Re
 
 fn link_batch(schema: &SchemaRef, rows: &[Link]) -> std::result::Result<RecordBatch, String> {
     let alert = StringArray::from_iter_values(rows.iter().map(|l| l.alert_id.as_str()));
-    let user = StringArray::from_iter_values(rows.iter().map(|l| l.user_id.as_str()));
+    let user = StringArray::from_iter_values(rows.iter().map(|l| &*l.user_id));
     RecordBatch::try_new(schema.clone(), vec![Arc::new(alert), Arc::new(user)])
         .map_err(|e| e.to_string())
 }
