@@ -72,6 +72,8 @@ fn export(sim: &SimHandle, dir: &Path, args: &[&str]) -> Run {
             "run.json",
         ])
         .args(args)
+        // The figures come from the summary JSON; the child's final line would only clutter the table.
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn alert-users");
     let (code, cpu, max_rss_mb) = wait(child.id());
