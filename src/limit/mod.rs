@@ -77,7 +77,11 @@ impl Limiter {
                 continue;
             };
             let ticket = Ticket { limiter: self, seq };
-            sleep_until(slot).await;
+            // tokio rounds deadlines up to the next millisecond: a slot that is already due
+            // must not cost a timer tick (it did, a millisecond per request, without pacing).
+            if slot > Instant::now() {
+                sleep_until(slot).await;
+            }
             match self.paused_until() {
                 // A 429 arrived while we waited: give the turn back, wait the pause out, queue again.
                 Some(until) if until > Instant::now() => {
