@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::auth::{Credential, Secret};
@@ -17,7 +17,7 @@ use crate::config::{Config, Endpoint, Input};
 use crate::dedup::Merger;
 use crate::error::{EXIT_PARTIAL, Error, Result};
 use crate::ids::{IdReader, Item};
-use crate::ledger::{Counts, Failure, FailureKind, NotFound};
+use crate::ledger::{Counts, Failure, FailureKind, NotFound, StateCounts};
 use crate::limit::Limiter;
 use crate::pipeline::{Outcome, Stats, Worker, outcomes};
 use crate::progress::{Progress, Sources, Tally};
@@ -25,6 +25,10 @@ use crate::sim::{SimConfig, SimHandle, Tenant};
 use crate::sink::atomic::Pending;
 use crate::sink::csv::{CsvFile, FAILURE_COLUMNS, NOT_FOUND_COLUMNS};
 use crate::sink::{self, Staged};
+use crate::state::Journal;
+
+/// Most outcomes recorded (and committed to the state) as one group.
+const MAX_GROUP: usize = 4096;
 
 /// The bearer the demo's simulator accepts; it guards nothing.
 const DEMO_TOKEN: &str = "demo-token";
@@ -64,7 +68,8 @@ pub async fn run(config: Config, quiet: bool) -> Result<Summary> {
         tally.total.store(total, Ordering::Relaxed);
         tally.total_known.store(true, Ordering::Relaxed);
     }
-    let mut ledger = Ledger::create(&config, tally.clone())?;
+    let (journal, known) = crate::state::open(config.state.as_ref())?;
+    let mut ledger = Ledger::create(&config, tally.clone(), journal)?;
     let client = Client::new(&base, config.timeout, config.concurrency)?;
     let stats = Arc::new(Stats::default());
     let limiter = Arc::new(Limiter::new(&config.rates));
@@ -76,6 +81,7 @@ pub async fn run(config: Config, quiet: bool) -> Result<Summary> {
         policy: config.retry,
         stats: stats.clone(),
         stopping: stopping.clone(),
+        known,
     });
     let (items, reading) = stream_items(reader, config.input.name(), tally.clone());
     let sources = Sources {
@@ -223,7 +229,7 @@ async fn drain(
         };
         tokio::select! {
             outcome = stream.next() => match outcome {
-                Some(o) => ledger.record(o)?,
+                Some(o) => ledger.record_group(waiting(o, &mut stream))?,
                 None if deadline.is_some() => return Err(Error::Interrupted),
                 None => return Ok(()),
             },
@@ -238,6 +244,19 @@ async fn drain(
             () = wait_out => return Err(Error::Interrupted),
         }
     }
+}
+
+/// `first` and the outcomes already waiting behind it: the state commits them together, one disk
+/// sync per group rather than per answer, and nothing waits for a group to fill.
+fn waiting(first: Outcome, stream: &mut (impl Stream<Item = Outcome> + Unpin)) -> Vec<Outcome> {
+    let mut group = vec![first];
+    while group.len() < MAX_GROUP {
+        match stream.next().now_or_never() {
+            Some(Some(o)) => group.push(o),
+            _ => break,
+        }
+    }
+    group
 }
 
 /// SIGINT and SIGTERM as one stream.
@@ -286,11 +305,13 @@ struct Ledger {
     failures: Vec<Failure>,
     counts: Counts,
     tally: Arc<Tally>,
+    /// Where final answers are committed, with `--state`.
+    journal: Option<Journal>,
 }
 
 impl Ledger {
     /// Checks that every output folder takes files now, so a typo fails before the first request.
-    fn create(config: &Config, tally: Arc<Tally>) -> Result<Ledger> {
+    fn create(config: &Config, tally: Arc<Tally>, journal: Option<Journal>) -> Result<Ledger> {
         let o = &config.outputs;
         for path in o.paths() {
             drop(Pending::create(path)?);
@@ -299,9 +320,25 @@ impl Ledger {
             users: Merger::new(o.links.is_some()),
             not_found: Vec::new(),
             failures: Vec::new(),
-            counts: Counts::default(),
+            counts: Counts {
+                state: journal.as_ref().map(|_| StateCounts::default()),
+                ..Counts::default()
+            },
             tally,
+            journal,
         })
+    }
+
+    /// Records outcomes that arrived together, after committing their answers to the state: an
+    /// answer counts as stored only once it is on disk.
+    fn record_group(&mut self, group: Vec<Outcome>) -> Result<()> {
+        if let Some(journal) = &mut self.journal {
+            let stored = journal.save(&group)?;
+            if let Some(s) = &mut self.counts.state {
+                s.stored += stored;
+            }
+        }
+        group.into_iter().try_for_each(|o| self.record(o))
     }
 
     fn record(&mut self, outcome: Outcome) -> Result<()> {
@@ -328,6 +365,13 @@ impl Ledger {
             }
             Outcome::Fatal(e) => return Err(e),
             Outcome::Cancelled => return Ok(()),
+            // Recorded exactly as the API's answer was, so the outputs cannot tell them apart.
+            Outcome::Stored(answer) => {
+                if let Some(s) = &mut self.counts.state {
+                    s.reused += 1;
+                }
+                return self.record(*answer);
+            }
         }
         t.done.fetch_add(1, Ordering::Relaxed);
         Ok(())
