@@ -14,6 +14,7 @@ use crate::retry::RetryPolicy;
 use crate::sim::SAMPLE_ALERT_IDS;
 use crate::sim::SimulateArgs;
 use crate::sink::Format;
+use crate::state::{StateArgs, StateConfig};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.securitycenter.microsoft.com";
 
@@ -43,6 +44,11 @@ pub enum Command {
     },
     /// Print the man page (roff) [e.g. alert-users man > /usr/local/share/man/man1/alert-users.1]
     Man,
+    /// Look into (stats) or tidy (prune) the state file of `export --state`.
+    #[command(
+        after_help = "Examples:\n  alert-users state stats --state state.db\n  alert-users state prune --state state.db --older-than 30d"
+    )]
+    State(StateArgs),
 }
 
 const EXPORT_EXAMPLES: &str = "\
@@ -53,6 +59,8 @@ Examples:
     DEFENDER_TOKEN=$(cat token) alert-users export -i alert-ids.txt -o users.csv
   A nightly export to Parquet, with the alert-to-user links:
     alert-users export -i ids.txt -o users.parquet --links links.parquet --token-file /etc/alert-users/token
+  The same, resuming a killed run and asking only for what the last 7 days did not answer:
+    alert-users export -i ids.txt -o users.parquet --state state.db --token-file /etc/alert-users/token
 
 Exit codes: 0 all resolved; 3 written, but some IDs failed (see the failures file);
 1 fatal error, nothing published; 2 usage error; 130 interrupted, nothing published.";
@@ -139,9 +147,21 @@ pub struct ExportArgs {
     /// Run against the built-in simulator and the bundled sample data (no tenant, no token)
     #[arg(long)]
     pub demo: bool,
+
+    /// Keep every answer in this SQLite file (created 0600): a rerun resumes a killed run and asks only for what it does not know [e.g. --state /var/lib/alert-users/state.db]
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+
+    /// With --state: no stored answer older than this is used; 0 asks for everything again [e.g. --max-age 30d]
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration, requires = "state")]
+    pub max_age: Duration,
+
+    /// With --state: a stored 404 (no user) older than this is asked again [e.g. --recheck-not-found 6h]
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration, requires = "state")]
+    pub recheck_not_found: Duration,
 }
 
-fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     humantime::parse_duration(s.trim())
         .map_err(|e| format!("invalid duration '{s}': {e} (e.g. 30s, 500ms, 2m)"))
 }
@@ -195,9 +215,16 @@ impl ExportArgs {
             )?;
             Endpoint::Api { base, credential }
         };
+        let state = self
+            .state
+            .map(|path| {
+                StateConfig::new(path, self.max_age, self.recheck_not_found, &input, &outputs)
+            })
+            .transpose()?;
         Ok(Config {
             input,
             outputs,
+            state,
             endpoint,
             concurrency: usize::from(self.concurrency),
             rates,

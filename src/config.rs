@@ -11,6 +11,7 @@ use crate::limit::Rate;
 use crate::progress::ProgressMode;
 use crate::retry::RetryPolicy;
 use crate::sink::Format;
+use crate::state::StateConfig;
 
 /// Where alert IDs come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +152,8 @@ fn is_loopback(url: &Url) -> bool {
 pub struct Config {
     pub input: Input,
     pub outputs: Outputs,
+    /// `--state`: the answers kept between runs.
+    pub state: Option<StateConfig>,
     pub endpoint: Endpoint,
     pub concurrency: usize,
     /// Empty: no pacing (`--rate off`).

@@ -88,6 +88,10 @@ pub enum Error {
 
     #[error("interrupted: no output was published")]
     Interrupted,
+
+    /// The state file (`--state`) cannot be used; the variant names the file and the cause.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
 }
 
 /// Formats the API's own error code and message after our explanation, when it sent them.

@@ -110,12 +110,23 @@ pub struct Counts {
     pub requests: u64,
     pub retries: u64,
     pub throttled: u64,
+    /// What the state file did, with `--state`.
+    pub state: Option<StateCounts>,
+}
+
+/// The state file's part of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StateCounts {
+    /// Answers taken from the state instead of asked for: each is a call saved.
+    pub reused: u64,
+    /// Answers of this run committed to the state.
+    pub stored: u64,
 }
 
 impl Counts {
     /// The final line a person or a cron log reads.
     pub fn line(&self, elapsed: Duration) -> String {
-        format!(
+        let mut line = format!(
             "{} input lines, {} distinct IDs, {} duplicates skipped, {} invalid; \
              {} users from {} alerts, {} not found, {} failed; {} requests ({} retries, {} throttled) in {}",
             self.input_lines,
@@ -130,7 +141,14 @@ impl Counts {
             self.retries,
             self.throttled,
             format_elapsed(elapsed),
-        )
+        );
+        if let Some(s) = self.state {
+            line += &format!(
+                "; {} answers from the state ({} calls saved), {} stored",
+                s.reused, s.reused, s.stored
+            );
+        }
+        line
     }
 }
 

@@ -6,6 +6,7 @@
 //!
 //! Data flow: `ids` → `pipeline` (the one concurrent stage; `limit`, `retry`, `client`, `auth`)
 //! → `run` (the single owner of the outputs: `dedup`, `ledger`, `sink`), with `progress` watching.
+//! With `--state`, `state` keeps every final answer: `run` commits them, `pipeline` reuses them.
 
 pub mod auth;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod retry;
 pub mod run;
 pub mod sim;
 pub mod sink;
+pub mod state;
 pub mod summary;
 pub mod user;
 

@@ -12,6 +12,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Export(args) => export(*args),
+        Command::State(args) => match alert_users::state::run_command(args) {
+            Ok(text) => {
+                print!("{text}");
+                0
+            }
+            Err(e) => {
+                report(&e);
+                e.exit_code()
+            }
+        },
         Command::Simulate(args) => match runtime().block_on(alert_users::sim::run_simulate(args)) {
             Ok(()) => 0,
             Err(e) => {

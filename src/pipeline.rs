@@ -17,6 +17,7 @@ use crate::ids::Item;
 use crate::ledger::{Failure, FailureKind, NotFound, NotFoundReason};
 use crate::limit::Limiter;
 use crate::retry::{DEFAULT_RETRY_AFTER, RetryPolicy};
+use crate::state::Known;
 use crate::user::UserRecord;
 
 /// Counters shared by all workers, read by the progress display and the summary.
@@ -41,6 +42,8 @@ pub enum Outcome {
     Fatal(Error),
     /// Not resolved because the run is stopping.
     Cancelled,
+    /// A `User` or `NotFound` read from the state file instead of asked for (`--state`).
+    Stored(Box<Outcome>),
 }
 
 /// What every request needs, shared by all in-flight resolutions.
@@ -52,6 +55,8 @@ pub struct Worker {
     pub stats: Arc<Stats>,
     /// Set on SIGINT/SIGTERM: no new request is sent after it.
     pub stopping: Arc<AtomicBool>,
+    /// The answers of earlier runs (`--state`): a fresh one is used instead of a request.
+    pub known: Option<Known>,
 }
 
 impl Worker {
@@ -127,11 +132,15 @@ impl Worker {
         }
     }
 
-    /// An input line's outcome: invalid lines never reach the network.
+    /// An input line's outcome: invalid lines never reach the network, nor do IDs whose stored
+    /// answer is fresh.
     async fn outcome(&self, item: Result<Item, Error>) -> Outcome {
         match item {
             Err(e) => Outcome::Fatal(e),
-            Ok(Item::Id { id, .. }) => self.resolve(id).await,
+            Ok(Item::Id { id, .. }) => match self.known.as_ref().and_then(|k| k.outcome(&id)) {
+                Some(stored) => stored,
+                None => self.resolve(id).await,
+            },
             Ok(Item::Invalid {
                 line,
                 value,

@@ -40,6 +40,10 @@ pub struct Tally {
     pub invalid: AtomicU64,
     /// Distinct accounts so far.
     pub accounts: AtomicU64,
+    /// Answers taken from the state file instead of asked for (`--state`).
+    pub state_reused: AtomicU64,
+    /// Answers of this run committed to the state file.
+    pub state_stored: AtomicU64,
     /// The first few failures, for the summary.
     pub first_failures: Mutex<Vec<crate::ledger::Failure>>,
 }

@@ -1,7 +1,7 @@
 //! The user record as the API sends it, parsed once from the response body into typed fields.
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Column names of the user table, in output order, spelled as the API spells them.
 pub const USER_COLUMNS: [&str; 13] = [
@@ -46,7 +46,9 @@ impl Timestamp {
 }
 
 /// One user entity from `GET /api/alerts/{id}/user`. Every field but `id` may be missing or null.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+/// It serialises back to the API's field names, and parses again to the same record (the state
+/// file keeps it so).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserRecord {
     /// Empty when the API sent none: that answer is "no user", not a record.
@@ -56,9 +58,17 @@ pub struct UserRecord {
     #[serde(alias = "accountDomainName")]
     pub account_domain: Option<String>,
     pub account_sid: Option<String>,
-    #[serde(default, deserialize_with = "timestamp")]
+    #[serde(
+        default,
+        deserialize_with = "timestamp",
+        serialize_with = "timestamp_text"
+    )]
     pub first_seen: Option<Timestamp>,
-    #[serde(default, deserialize_with = "timestamp")]
+    #[serde(
+        default,
+        deserialize_with = "timestamp",
+        serialize_with = "timestamp_text"
+    )]
     pub last_seen: Option<Timestamp>,
     pub most_prevalent_machine_id: Option<String>,
     pub least_prevalent_machine_id: Option<String>,
@@ -102,6 +112,14 @@ fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Er
         Some(s) => Timestamp::parse(&s)
             .map(Some)
             .ok_or_else(|| serde::de::Error::custom(format!("invalid timestamp '{s}'"))),
+    }
+}
+
+/// RFC 3339 with every non-zero fractional digit, so parsing it gives back the same microsecond.
+fn timestamp_text<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&t.to_rfc3339()),
+        None => s.serialize_none(),
     }
 }
 
@@ -170,5 +188,30 @@ mod tests {
                 .to_rfc3339(),
             "2019-12-08T06:33:39Z"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn serialised_records_parse_back_identical(
+            id in "[a-zA-Z\\\\ é\"]{1,12}",
+            name in proptest::option::of("[a-z,\"\\\\ ]{0,8}"),
+            // 0001-01-01 to 9999-12-31, any microsecond.
+            first in proptest::option::of(-62_135_596_800_000_000i64..253_402_300_799_999_999),
+            last in proptest::option::of(-62_135_596_800_000_000i64..253_402_300_799_999_999),
+            count in proptest::option::of(proptest::num::i64::ANY),
+            admin in proptest::option::of(proptest::bool::ANY),
+        ) {
+            let record = UserRecord {
+                id,
+                account_name: name,
+                first_seen: first.map(Timestamp),
+                last_seen: last.map(Timestamp),
+                log_on_machines_count: count,
+                is_domain_admin: admin,
+                ..UserRecord::default()
+            };
+            let json = serde_json::to_vec(&record).unwrap();
+            proptest::prop_assert_eq!(serde_json::from_slice::<UserRecord>(&json).unwrap(), record);
+        }
     }
 }

@@ -1,33 +1,32 @@
 //! One export from start to finish: open the input, run the concurrent stage, own the writers,
 //! and publish every output only once the whole run has succeeded.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+mod input;
+mod ledger;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-
-use futures::{Stream, StreamExt};
-use tokio::sync::mpsc;
+use futures::{FutureExt, Stream, StreamExt};
 
 use crate::auth::{Credential, Secret};
 use crate::client::Client;
-use crate::config::{Config, Endpoint, Input};
-use crate::dedup::Merger;
+use crate::config::{Config, Endpoint};
 use crate::error::{Error, Result};
-use crate::ids::{IdReader, Item};
-use crate::ledger::{Counts, Failure, FailureKind, NotFound};
+use crate::ledger::{Counts, StateCounts};
 use crate::limit::Limiter;
 use crate::pipeline::{Outcome, Stats, Worker, outcomes};
 use crate::progress::{Progress, Sources, Tally};
 use crate::sim::{SimConfig, SimHandle, Tenant};
-use crate::sink::atomic::Pending;
-use crate::sink::csv::{CsvFile, FAILURE_COLUMNS, NOT_FOUND_COLUMNS};
-use crate::sink::{self, Staged};
-use crate::summary::{FIRST_FAILURES, Summary};
+use crate::summary::Summary;
+use input::{ReadCounts, count_items, open_input, stream_items};
+use ledger::Ledger;
+
+/// Most outcomes recorded (and committed to the state) as one group.
+const MAX_GROUP: usize = 4096;
 
 /// The bearer the demo's simulator accepts; it guards nothing.
 const DEMO_TOKEN: &str = "demo-token";
@@ -55,7 +54,7 @@ pub async fn run(config: Config, quiet: bool) -> Summary {
         Err(e) => (Vec::new(), Some(e)),
     };
     let mut summary = Summary {
-        counts: counts(&shared),
+        counts: counts(&shared, config.state.is_some()),
         started_at,
         finished_at: Utc::now(),
         elapsed: started.elapsed(),
@@ -78,7 +77,7 @@ pub async fn run(config: Config, quiet: bool) -> Summary {
     summary
 }
 
-fn counts(s: &Shared) -> Counts {
+fn counts(s: &Shared, with_state: bool) -> Counts {
     let (t, st, r) = (&s.tally, &s.stats, &s.read);
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     Counts {
@@ -93,6 +92,10 @@ fn counts(s: &Shared) -> Counts {
         requests: get(&st.requests),
         retries: get(&st.retries),
         throttled: get(&st.throttled),
+        state: with_state.then(|| StateCounts {
+            reused: get(&t.state_reused),
+            stored: get(&t.state_stored),
+        }),
     }
 }
 
@@ -106,7 +109,8 @@ async fn execute(config: &Config, quiet: bool, shared: &Shared) -> Result<Vec<Pa
         tally.total.store(total, Ordering::Relaxed);
         tally.total_known.store(true, Ordering::Relaxed);
     }
-    let mut ledger = Ledger::create(config, tally.clone())?;
+    let (journal, known) = crate::state::open(config.state.as_ref())?;
+    let mut ledger = Ledger::create(config, tally.clone(), journal)?;
     let client = Client::new(&base, config.timeout, config.concurrency)?;
     let limiter = Arc::new(Limiter::new(&config.rates));
     let stopping = Arc::new(AtomicBool::new(false));
@@ -117,6 +121,7 @@ async fn execute(config: &Config, quiet: bool, shared: &Shared) -> Result<Vec<Pa
         policy: config.retry,
         stats: shared.stats.clone(),
         stopping: stopping.clone(),
+        known,
     });
     let items = stream_items(
         reader,
@@ -164,79 +169,6 @@ fn endpoint(e: &Endpoint) -> Result<(Option<SimHandle>, reqwest::Url, Credential
     }
 }
 
-fn open_input(input: &Input) -> Result<Box<dyn BufRead + Send>> {
-    Ok(match input {
-        Input::Path(path) => {
-            let file = File::open(path).map_err(|source| Error::ReadInput {
-                path: path.clone(),
-                source,
-            })?;
-            if file.metadata().is_ok_and(|m| m.is_dir()) {
-                let source = std::io::Error::other("is a directory");
-                return Err(Error::ReadInput {
-                    path: path.clone(),
-                    source,
-                });
-            }
-            Box::new(BufReader::with_capacity(256 * 1024, file))
-        }
-        Input::Stdin => Box::new(BufReader::new(std::io::stdin())),
-        Input::Embedded(text) => Box::new(text.as_bytes()),
-    })
-}
-
-/// Counts the items of a re-readable input up front, so progress has a total and an ETA.
-/// Reading a million lines twice costs well under a second; stdin cannot be read twice.
-fn count_items(input: &Input) -> Result<Option<u64>> {
-    if matches!(input, Input::Stdin) {
-        return Ok(None);
-    }
-    let mut n = 0;
-    for item in IdReader::new(open_input(input)?, input.name()) {
-        item?;
-        n += 1;
-    }
-    Ok(Some(n))
-}
-
-/// What the reader has seen so far, for the summary.
-#[derive(Default)]
-struct ReadCounts {
-    lines: AtomicU64,
-    distinct: AtomicU64,
-    duplicates: AtomicU64,
-}
-
-/// Reads the input on its own thread, so a slow pipe never stalls the requests in flight.
-fn stream_items(
-    reader: Box<dyn BufRead + Send>,
-    name: PathBuf,
-    tally: Arc<Tally>,
-    read: Arc<ReadCounts>,
-) -> impl Stream<Item = Result<Item>> + Send + 'static {
-    let (tx, rx) = mpsc::channel(1024);
-    std::thread::spawn(move || {
-        let mut ids = IdReader::new(reader, name);
-        let counting = !tally.total_known.load(Ordering::Relaxed);
-        while let Some(item) = ids.next() {
-            read.lines.store(ids.lines(), Ordering::Relaxed);
-            read.distinct.store(ids.distinct(), Ordering::Relaxed);
-            read.duplicates.store(ids.duplicates, Ordering::Relaxed);
-            if counting {
-                tally.total.fetch_add(1, Ordering::Relaxed);
-            }
-            if tx.blocking_send(item).is_err() {
-                return; // the run stopped
-            }
-        }
-        // Trailing blank lines, comments and duplicates come after the last item.
-        read.lines.store(ids.lines(), Ordering::Relaxed);
-        read.duplicates.store(ids.duplicates, Ordering::Relaxed);
-        tally.total_known.store(true, Ordering::Relaxed);
-    });
-    futures::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|i| (i, rx)) })
-}
-
 /// Consumes outcomes until the input is exhausted, a fatal answer arrives, or a signal stops the run.
 async fn drain(
     stream: impl Stream<Item = Outcome>,
@@ -256,7 +188,7 @@ async fn drain(
         };
         tokio::select! {
             outcome = stream.next() => match outcome {
-                Some(o) => ledger.record(o)?,
+                Some(o) => ledger.record_group(waiting(o, &mut stream))?,
                 None if deadline.is_some() => return Err(Error::Interrupted),
                 None => return Ok(()),
             },
@@ -271,6 +203,20 @@ async fn drain(
             () = wait_out => return Err(Error::Interrupted),
         }
     }
+}
+
+/// `first` and the outcomes already waiting behind it: the state commits them together, one disk
+/// sync per group rather than per answer, and nothing waits for a group to fill. A fatal outcome
+/// closes the group: polling on would start new requests after a 401 or 403.
+fn waiting(first: Outcome, stream: &mut (impl Stream<Item = Outcome> + Unpin)) -> Vec<Outcome> {
+    let mut group = vec![first];
+    while group.len() < MAX_GROUP && !matches!(group.last(), Some(Outcome::Fatal(_))) {
+        match stream.next().now_or_never() {
+            Some(Some(o)) => group.push(o),
+            _ => break,
+        }
+    }
+    group
 }
 
 /// SIGINT and SIGTERM as one stream.
@@ -308,88 +254,5 @@ impl Signals {
     #[cfg(not(unix))]
     async fn next(&mut self) {
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// The single owner of every output while the run goes on. Not-found and failure rows are kept
-/// and sorted by alert ID at the end, so every file is the same whatever the completion order.
-struct Ledger {
-    users: Merger,
-    not_found: Vec<NotFound>,
-    failures: Vec<Failure>,
-    tally: Arc<Tally>,
-}
-
-impl Ledger {
-    /// Checks that every output folder takes files now, so a typo fails before the first request.
-    fn create(config: &Config, tally: Arc<Tally>) -> Result<Ledger> {
-        let o = &config.outputs;
-        for path in o.paths() {
-            drop(Pending::create(path)?);
-        }
-        Ok(Ledger {
-            users: Merger::new(o.links.is_some()),
-            not_found: Vec::new(),
-            failures: Vec::new(),
-            tally,
-        })
-    }
-
-    fn record(&mut self, outcome: Outcome) -> Result<()> {
-        let t = &self.tally;
-        match outcome {
-            Outcome::User { alert_id, record } => {
-                self.users.add(&alert_id, *record);
-                t.users.fetch_add(1, Ordering::Relaxed);
-                t.accounts
-                    .store(self.users.accounts() as u64, Ordering::Relaxed);
-            }
-            Outcome::NotFound(r) => {
-                self.not_found.push(r);
-                t.not_found.fetch_add(1, Ordering::Relaxed);
-            }
-            Outcome::Failure(f) => {
-                tracing::debug!(alert_id = %f.alert_id, kind = %f.kind, "failed: {}", f.message);
-                if f.kind == FailureKind::InvalidId {
-                    t.invalid.fetch_add(1, Ordering::Relaxed);
-                }
-                let mut first = t.first_failures.lock().expect("tally lock");
-                if first.len() < FIRST_FAILURES {
-                    first.push(f.clone());
-                }
-                drop(first);
-                self.failures.push(f);
-                t.failed.fetch_add(1, Ordering::Relaxed);
-            }
-            Outcome::Fatal(e) => return Err(e),
-            Outcome::Cancelled => return Ok(()),
-        }
-        t.done.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Writes the tables, then renames every file into place, the user table last.
-    fn publish(self, config: &Config) -> Result<Vec<PathBuf>> {
-        let o = &config.outputs;
-        let (users, links) = self.users.finish();
-        let mut not_found = self.not_found;
-        not_found.sort_unstable_by(|a, b| a.alert_id.cmp(&b.alert_id));
-        let mut file = CsvFile::create(&o.not_found, &NOT_FOUND_COLUMNS)?;
-        for r in &not_found {
-            file.not_found(r)?;
-        }
-        let mut staged: Vec<Staged> = vec![file.finish()?];
-        let mut failures = self.failures;
-        failures.sort_unstable_by(|a, b| (&a.alert_id, &a.message).cmp(&(&b.alert_id, &b.message)));
-        let mut file = CsvFile::create(&o.failures, &FAILURE_COLUMNS)?;
-        for f in &failures {
-            file.failure(f)?;
-        }
-        staged.push(file.finish()?);
-        if let Some(path) = &o.links {
-            staged.push(sink::write_links(o.format, path, &links)?);
-        }
-        staged.push(sink::write_users(o.format, &o.users, &users)?);
-        staged.into_iter().map(Staged::publish).collect()
     }
 }
