@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod cloud;
 pub mod config;
 pub mod dedup;
 pub mod error;
