@@ -17,6 +17,7 @@ pub mod error;
 pub mod ids;
 pub mod ledger;
 pub mod limit;
+pub mod net;
 pub mod pipeline;
 pub mod progress;
 pub mod retry;

@@ -102,7 +102,7 @@ impl Worker {
                 Answer::Unauthorized(_) => {
                     refreshed = true;
                     attempts -= 1;
-                    token = match self.credential.fresh_token().await {
+                    token = match self.credential.fresh_token(&token).await {
                         Ok(t) => t,
                         Err(e) => return Outcome::Fatal(e),
                     };

@@ -65,7 +65,9 @@ pub async fn run(config: Config, quiet: bool) -> Result<Summary> {
         tally.total_known.store(true, Ordering::Relaxed);
     }
     let mut ledger = Ledger::create(&config, tally.clone())?;
-    let client = Client::new(&base, config.timeout, config.concurrency)?;
+    // The first token, before any API call: a credential problem ends the run here (exit 1).
+    credential.sign_in().await?;
+    let client = Client::new(&base, config.timeout, config.concurrency, &config.network)?;
     let stats = Arc::new(Stats::default());
     let limiter = Arc::new(Limiter::new(&config.rates));
     let stopping = Arc::new(AtomicBool::new(false));
