@@ -16,9 +16,9 @@
 //!   `error_description` as a borrowed `&str`, which fails on every real one (they end with
 //!   `\r\nTrace ID: …`, an escape), and then reports a JSON error instead of Entra's words.
 //!   The kept body gives the user Entra's `error`, description and correlation id.
-//! - Retries of the token request follow `--retries`/`--retry-base`/`--retry-cap`, not the
-//!   crate's one-minute default, so a wrong `--ca-cert` fails fast; managed identity keeps the
-//!   crate's IMDS retry policy, which follows Microsoft's guidance for that endpoint.
+//! - Token requests are retried like API calls (`--retries`, `--retry-base`, `--retry-cap`)
+//!   rather than for the crate's default full minute; managed identity keeps the crate's IMDS
+//!   retry policy, which follows Microsoft's guidance for that endpoint.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -299,7 +299,10 @@ struct EntraError {
 fn provider_error(status: u16, body: &[u8]) -> String {
     match serde_json::from_slice::<EntraError>(body) {
         Ok(e) => {
-            let mut text = format!("HTTP {status} {}: {}", e.error, e.error_description.trim());
+            let mut text = format!("HTTP {status} {}", e.error);
+            if !e.error_description.trim().is_empty() {
+                text.push_str(&format!(": {}", e.error_description.trim()));
+            }
             if let Some(id) = e.correlation_id {
                 text.push_str(&format!(" (correlation id {id})"));
             }
@@ -326,6 +329,10 @@ mod tests {
         assert_eq!(
             provider_error(401, body),
             "HTTP 401 invalid_client: AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 1 (correlation id c-1)"
+        );
+        assert_eq!(
+            provider_error(401, br#"{"error":"unauthorized"}"#),
+            "HTTP 401 unauthorized"
         );
         assert_eq!(
             provider_error(502, b"<html>bad gateway</html>"),
