@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::Credential;
-use crate::config::{Config, Endpoint, Input, Outputs, check_base_url, same_file};
+use crate::auth::{AuthArgs, Environment, HELP_HEADING, HttpSettings};
+use crate::config::{Config, Endpoint, Input, Outputs, same_file};
 use crate::error::{Error, Result};
 use crate::limit::Rate;
+use crate::net::Network;
 use crate::progress::ProgressMode;
 use crate::retry::RetryPolicy;
 use crate::sim::SAMPLE_ALERT_IDS;
@@ -16,7 +17,7 @@ use crate::sim::SimulateArgs;
 use crate::sink::Format;
 use crate::state::{StateArgs, StateConfig};
 
-pub const DEFAULT_BASE_URL: &str = "https://api.securitycenter.microsoft.com";
+pub const DEFAULT_BASE_URL: &str = crate::cloud::PUBLIC_API;
 
 /// Export the user accounts behind Microsoft Defender for Endpoint alerts.
 #[derive(Parser, Debug)]
@@ -30,7 +31,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Fetch the user behind each alert ID and write a deduplicated user table.
-    #[command(after_help = EXPORT_EXAMPLES)]
+    #[command(after_help = format!("{}\n{EXPORT_EXAMPLES}", crate::cloud::table()))]
     Export(Box<ExportArgs>),
     /// Serve the built-in simulator of the Defender API until interrupted.
     #[command(
@@ -57,10 +58,13 @@ Examples:
     alert-users export --demo
   An incident review, results for Excel:
     DEFENDER_TOKEN=$(cat token) alert-users export -i alert-ids.txt -o users.csv
-  A nightly export to Parquet, with the alert-to-user links:
-    alert-users export -i ids.txt -o users.parquet --links links.parquet --token-file /etc/alert-users/token
+  A nightly export to Parquet, with the alert-to-user links, as an app registration:
+    AZURE_TENANT_ID=... AZURE_CLIENT_ID=... alert-users export -i ids.txt -o users.parquet \\
+      --links links.parquet --client-secret-file /etc/alert-users/client-secret
   The same, resuming a killed run and asking only for what the last 7 days did not answer:
     alert-users export -i ids.txt -o users.parquet --state state.db --token-file /etc/alert-users/token
+  An analyst after `az login`:
+    alert-users export -i ids.txt -o users.csv --auth azure-cli
 
 Exit codes: 0 all resolved; 3 written, but some IDs failed (see the failures file);
 1 fatal error, nothing published; 2 usage error; 130 interrupted, nothing published.";
@@ -96,13 +100,16 @@ pub struct ExportArgs {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
-    /// The API's base URL; http is allowed only for loopback hosts [e.g. --base-url https://api-eu.securitycenter.microsoft.com]
-    #[arg(long, value_name = "URL", env = "DEFENDER_BASE_URL", default_value = DEFAULT_BASE_URL)]
-    pub base_url: String,
+    /// The API's base URL, overriding --cloud/--region; http is allowed only for loopback hosts [default: from --cloud] [e.g. --base-url https://api.security.microsoft.com]
+    #[arg(long, value_name = "URL", env = "DEFENDER_BASE_URL")]
+    pub base_url: Option<String>,
 
     /// File holding a bearer token; else the DEFENDER_TOKEN variable is used [e.g. --token-file ~/.defender-token]
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = HELP_HEADING)]
     pub token_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
 
     /// Calls allowed per period, repeatable, all enforced at once; 'off' disables pacing [default: 100/min and 1500/h, the API's quota]
     #[arg(long = "rate", value_name = "N/s|N/min|N/h|off")]
@@ -205,15 +212,31 @@ impl ExportArgs {
         if self.timeout.is_zero() {
             return Err(Error::Usage("--timeout must be above 0".into()));
         }
+        let retry = RetryPolicy {
+            retries: self.retries,
+            base: self.retry_base,
+            cap: self.retry_cap,
+        };
+        let network = Network::load(&self.auth.ca_cert)?;
         let endpoint = if self.demo {
             Endpoint::Demo
         } else {
-            let base = check_base_url(&self.base_url)?;
-            let credential = Credential::from_token_sources(
+            let endpoints = self.auth.endpoints(self.base_url.as_deref())?;
+            let http = HttpSettings {
+                timeout: self.timeout,
+                retry,
+            };
+            let credential = self.auth.credential(
+                &endpoints,
+                &network,
                 self.token_file.as_deref(),
-                std::env::var("DEFENDER_TOKEN").ok(),
+                Environment::from_process(),
+                http,
             )?;
-            Endpoint::Api { base, credential }
+            Endpoint::Api {
+                base: endpoints.api,
+                credential,
+            }
         };
         let state = self
             .state
@@ -228,12 +251,9 @@ impl ExportArgs {
             endpoint,
             concurrency: usize::from(self.concurrency),
             rates,
-            retry: RetryPolicy {
-                retries: self.retries,
-                base: self.retry_base,
-                cap: self.retry_cap,
-            },
+            retry,
             timeout: self.timeout,
+            network,
             grace: Duration::from_secs(5),
             progress: self.progress,
             progress_interval: self.progress_interval.max(Duration::from_millis(100)),

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::auth::Secret;
 use crate::error::{Error, Result};
 use crate::ledger::FailureKind;
+use crate::net::Network;
 use crate::retry::{is_retryable_status, retry_after};
 use crate::user::{Body, UserRecord, parse_body};
 
@@ -99,12 +100,18 @@ pub struct Client {
 }
 
 impl Client {
-    /// `timeout` bounds each request from connect to the last body byte.
-    pub fn new(base: &reqwest::Url, timeout: Duration, pool: usize) -> Result<Client> {
+    /// `timeout` bounds each request from connect to the last body byte; `network` adds the
+    /// `--ca-cert` roots (proxies come from the environment).
+    pub fn new(
+        base: &reqwest::Url,
+        timeout: Duration,
+        pool: usize,
+        network: &Network,
+    ) -> Result<Client> {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
+        let http = network
+            .builder()
             .default_headers(headers)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -195,7 +202,7 @@ fn transport(e: &reqwest::Error) -> Answer {
 }
 
 /// An error and its causes on one line ("error sending request: connection refused").
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -216,7 +223,7 @@ mod tests {
     #[test]
     fn ids_are_one_path_segment() {
         let base = reqwest::Url::parse("https://api.example/").unwrap();
-        let c = Client::new(&base, Duration::from_secs(1), 1).unwrap();
+        let c = Client::new(&base, Duration::from_secs(1), 1, &Network::default()).unwrap();
         assert_eq!(
             c.url("da6_-1"),
             "https://api.example/api/alerts/da6_-1/user"

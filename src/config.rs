@@ -8,6 +8,7 @@ use reqwest::Url;
 use crate::auth::Credential;
 use crate::error::{Error, Result};
 use crate::limit::Rate;
+use crate::net::Network;
 use crate::progress::ProgressMode;
 use crate::retry::RetryPolicy;
 use crate::sink::Format;
@@ -160,6 +161,8 @@ pub struct Config {
     pub rates: Vec<Rate>,
     pub retry: RetryPolicy,
     pub timeout: Duration,
+    /// Extra trusted roots for the API (and sign-in, through the credential).
+    pub network: Network,
     /// How long in-flight requests may finish after SIGINT/SIGTERM.
     pub grace: Duration,
     pub progress: ProgressMode,

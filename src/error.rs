@@ -36,6 +36,13 @@ pub enum Error {
         source: io::Error,
     },
 
+    #[error("cannot read client secret file '{path}': {source}")]
+    ReadSecret {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
     #[error("cannot read simulator data '{path}': {reason}")]
     SimData { path: PathBuf, reason: String },
 
@@ -54,6 +61,15 @@ pub enum Error {
 
     #[error("cannot get a token: {0}")]
     Credential(String),
+
+    /// The identity provider refused or could not be reached. `detail` carries its own error
+    /// code and description (or the Azure CLI's message), never a secret.
+    #[error("cannot sign in with the {who} (--auth {mode}): {detail}")]
+    SignIn {
+        who: String,
+        mode: &'static str,
+        detail: String,
+    },
 
     #[error(
         "the API rejected the token (401 Unauthorized) for alert '{alert_id}', and again after a fresh \

@@ -11,12 +11,14 @@
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod cloud;
 pub mod config;
 pub mod dedup;
 pub mod error;
 pub mod ids;
 pub mod ledger;
 pub mod limit;
+pub mod net;
 pub mod pipeline;
 pub mod progress;
 pub mod retry;

@@ -64,15 +64,17 @@ impl Worker {
     pub async fn resolve(&self, alert_id: String) -> Outcome {
         let mut attempts = 0u32;
         let mut refreshed = false;
-        let mut token = match self.credential.token().await {
-            Ok(t) => t,
-            Err(e) => return Outcome::Fatal(e),
-        };
         loop {
             let ticket = self.limiter.acquire().await;
             if self.stopping.load(Ordering::SeqCst) {
                 return Outcome::Cancelled;
             }
+            // Taken after the turn, not before it: under the hourly quota a turn can take longer
+            // than the token has left.
+            let token = match self.credential.token().await {
+                Ok(t) => t,
+                Err(e) => return Outcome::Fatal(e),
+            };
             attempts += 1;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -109,10 +111,10 @@ impl Worker {
                 Answer::Unauthorized(_) => {
                     refreshed = true;
                     attempts -= 1;
-                    token = match self.credential.fresh_token().await {
-                        Ok(t) => t,
-                        Err(e) => return Outcome::Fatal(e),
-                    };
+                    // The next turn's `token()` returns the replacement.
+                    if let Err(e) = self.credential.fresh_token(&token).await {
+                        return Outcome::Fatal(e);
+                    }
                 }
                 Answer::Forbidden(e) => {
                     return Outcome::Fatal(Error::Forbidden {

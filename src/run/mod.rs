@@ -111,7 +111,9 @@ async fn execute(config: &Config, quiet: bool, shared: &Shared) -> Result<Vec<Pa
     }
     let (journal, known) = crate::state::open(config.state.as_ref())?;
     let mut ledger = Ledger::create(config, tally.clone(), journal)?;
-    let client = Client::new(&base, config.timeout, config.concurrency)?;
+    // The first token, before any API call: a credential problem ends the run here (exit 1).
+    credential.sign_in().await?;
+    let client = Client::new(&base, config.timeout, config.concurrency, &config.network)?;
     let limiter = Arc::new(Limiter::new(&config.rates));
     let stopping = Arc::new(AtomicBool::new(false));
     let worker = Arc::new(Worker {

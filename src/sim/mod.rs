@@ -26,6 +26,16 @@ pub use tenant::{Answer, Tenant};
 /// The sample input file matching [`Tenant::sample`], invalid lines included.
 pub const SAMPLE_ALERT_IDS: &str = include_str!("../../sample-data/alert-ids.txt");
 
+/// A test's rule for which bearer tokens are valid.
+#[derive(Clone)]
+pub struct AcceptToken(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for AcceptToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AcceptToken(..)")
+    }
+}
+
 /// How the simulator behaves. Rates are probabilities per faulty attempt and must sum to ≤ 1.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -48,6 +58,9 @@ pub struct SimConfig {
     pub faulty_attempts: u32,
     /// Only `Bearer <token>` is accepted; `None` accepts any non-empty bearer token.
     pub token: Option<String>,
+    /// When set, decides alone which bearer tokens are accepted (e.g. those a test's identity
+    /// provider issued, until they expire); `token` is then ignored.
+    pub accept: Option<AcceptToken>,
     /// Every authorised request is answered 403, as for an app without `User.Read.All`.
     pub forbidden: bool,
     pub seed: u64,
@@ -67,6 +80,7 @@ impl Default for SimConfig {
             malformed_rate: 0.0,
             faulty_attempts: 2,
             token: None,
+            accept: None,
             forbidden: false,
             seed: 0,
         }

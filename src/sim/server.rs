@@ -158,6 +158,9 @@ fn authorised(config: &SimConfig, headers: &HeaderMap) -> bool {
     let Some(token) = value.and_then(|v| v.strip_prefix("Bearer ")) else {
         return false;
     };
+    if let Some(accept) = &config.accept {
+        return (accept.0)(token);
+    }
     match &config.token {
         Some(expected) => token == expected,
         None => !token.trim().is_empty(),

@@ -1,10 +1,14 @@
 //! The test harness: a simulator per test, a temp folder, and the real binary pointed at both.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod entra;
+pub mod tls;
+
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::Arc;
 
-use alert_users::sim::{SimConfig, SimHandle, Tenant};
+use alert_users::sim::{AcceptToken, SimConfig, SimHandle, Tenant};
 use assert_cmd::Command;
 use tempfile::TempDir;
 
@@ -12,6 +16,12 @@ pub const TOKEN: &str = "test-token-0123456789";
 
 pub fn tenant(json: serde_json::Value) -> Arc<Tenant> {
     Arc::new(Tenant::from_json(json.to_string().as_bytes()).expect("test tenant"))
+}
+
+/// A simulator that accepts the tokens `accept` says are valid.
+pub fn sim_accepting(mut config: SimConfig, accept: AcceptToken) -> SimHandle {
+    config.accept = Some(accept);
+    SimHandle::start("127.0.0.1:0", config).expect("simulator")
 }
 
 /// A simulator that only accepts `TOKEN`.
@@ -24,16 +34,29 @@ pub fn synthetic(accounts: u32, not_found_permille: u32) -> SimConfig {
     SimConfig::new(Arc::new(Tenant::synthetic(accounts, not_found_permille)))
 }
 
-/// The binary, with a clean environment of our variables.
+/// The binary, with a clean environment of our variables (the Azure SDK's and the proxies'
+/// included: a developer's shell often has some), and no proxy.
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_alert-users"));
     for var in [
         "DEFENDER_TOKEN",
         "DEFENDER_BASE_URL",
         "RUST_LOG",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "AZURE_AUTHORITY_HOST",
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+        "MSI_ENDPOINT",
         "HTTPS_PROXY",
         "HTTP_PROXY",
         "ALL_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "all_proxy",
+        "no_proxy",
     ] {
         cmd.env_remove(var);
     }
@@ -108,4 +131,27 @@ pub fn listing(dir: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// No secret or token in stdout, stderr or any file the run left in `dir`.
+pub fn assert_nothing_leaked(out: &Output, dir: &Path, secrets: &[String]) {
+    let mut places = vec![
+        ("stdout".to_owned(), text(&out.stdout)),
+        ("stderr".to_owned(), text(&out.stderr)),
+    ];
+    for name in listing(dir) {
+        places.push((name.clone(), text(&std::fs::read(dir.join(&name)).unwrap())));
+    }
+    for secret in secrets {
+        for (place, content) in &places {
+            assert!(
+                !content.contains(secret.as_str()),
+                "{secret} leaked into {place}"
+            );
+        }
+    }
 }

@@ -1,7 +1,20 @@
 //! Credentials and bearer tokens, kept out of every log, error and file.
+//!
+//! A run has one `Credential`: a token given as is, or a renewable one from Entra ID
+//! (`entra`, through Microsoft's `azure_identity`) kept in a `cache::TokenCache` shared by all
+//! workers. `args` turns the flags and the environment into one of them.
+
+mod args;
+mod cache;
+mod entra;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use args::{AuthArgs, AuthMode, Environment, HELP_HEADING, HttpSettings};
+pub use cache::{RENEW_EARLY, Token, TokenCache, TokenSource};
+pub use entra::{Entra, Flow};
 
 use crate::error::{Error, Result};
 
@@ -32,12 +45,14 @@ impl fmt::Display for Secret {
     }
 }
 
-/// Where bearer tokens come from.
+/// Where bearer tokens come from. `Debug` shows who signs in, never a secret or token.
 #[derive(Debug, Clone)]
 pub enum Credential {
     /// A token given as is (`--token-file` or `DEFENDER_TOKEN`). It cannot be renewed: a fresh
     /// token after a 401 is the same token, so a rejected one stops the run.
     Static(Secret),
+    /// Tokens from an identity provider, renewed before they expire; one cache for all workers.
+    Renewable(Arc<TokenCache>),
 }
 
 impl Credential {
@@ -61,17 +76,30 @@ impl Credential {
         Ok(Credential::Static(Secret::new(token)))
     }
 
+    /// Gets the first token before any API call, so that a wrong secret, an unknown tenant or
+    /// a missing `az login` stops the run before it starts.
+    pub async fn sign_in(&self) -> Result<()> {
+        if let Credential::Renewable(cache) = self {
+            tracing::info!("signing in with the {}", cache.describe());
+            cache.token().await?;
+        }
+        Ok(())
+    }
+
     /// The token to send now.
     pub async fn token(&self) -> Result<Secret> {
         match self {
             Credential::Static(s) => Ok(s.clone()),
+            Credential::Renewable(cache) => cache.token().await,
         }
     }
 
-    /// A token after the API refused the current one with 401.
-    pub async fn fresh_token(&self) -> Result<Secret> {
+    /// A token to replace `rejected`, which the API refused with 401. Workers refused at once
+    /// share one renewal.
+    pub async fn fresh_token(&self, rejected: &Secret) -> Result<Secret> {
         match self {
             Credential::Static(s) => Ok(s.clone()),
+            Credential::Renewable(cache) => cache.fresh_token(rejected).await,
         }
     }
 }
@@ -82,12 +110,31 @@ fn read_token_file(path: &Path) -> Result<String> {
         source,
     };
     let text = std::fs::read_to_string(path).map_err(err)?;
-    warn_if_readable_by_others(path);
+    warn_if_readable_by_others(path, "token");
     Ok(text)
 }
 
-/// A token file others can read leaks the tenant's access; say so, but do not refuse it.
-fn warn_if_readable_by_others(path: &Path) {
+/// Reads a client secret file, once; surrounding whitespace (the newline `echo` adds) is not
+/// part of a secret.
+fn read_secret_file(path: &Path) -> Result<Secret> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadSecret {
+        path: PathBuf::from(path),
+        source,
+    })?;
+    warn_if_readable_by_others(path, "client secret");
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(Error::Credential(format!(
+            "client secret file '{}' is empty",
+            path.display()
+        )));
+    }
+    Ok(Secret::new(secret))
+}
+
+/// A token or secret file others can read leaks the tenant's access; say so, but do not
+/// refuse it.
+fn warn_if_readable_by_others(path: &Path, what: &str) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -95,7 +142,7 @@ fn warn_if_readable_by_others(path: &Path) {
             && meta.permissions().mode() & 0o044 != 0
         {
             tracing::warn!(
-                "token file '{}' is readable by group or others; chmod 600 it",
+                "{what} file '{}' is readable by group or others; chmod 600 it",
                 path.display()
             );
         }
@@ -119,11 +166,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("t");
         std::fs::write(&f, "Bearer abc\n").unwrap();
-        let Credential::Static(t) =
-            Credential::from_token_sources(Some(&f), Some("env".into())).unwrap();
+        let static_token = |c| match c {
+            Credential::Static(t) => t,
+            other => panic!("{other:?}"),
+        };
+        let t = static_token(Credential::from_token_sources(Some(&f), Some("env".into())).unwrap());
         assert_eq!(t.expose(), "abc");
-        let Credential::Static(t) =
-            Credential::from_token_sources(None, Some(" env ".into())).unwrap();
+        let t = static_token(Credential::from_token_sources(None, Some(" env ".into())).unwrap());
         assert_eq!(t.expose(), "env");
     }
 
