@@ -61,8 +61,8 @@ Examples:
   A nightly export to Parquet, with the alert-to-user links, as an app registration:
     AZURE_TENANT_ID=... AZURE_CLIENT_ID=... alert-users export -i ids.txt -o users.parquet \\
       --links links.parquet --client-secret-file /etc/alert-users/client-secret
-  The same, resuming a killed run and asking only for what the last 7 days did not answer:
-    alert-users export -i ids.txt -o users.parquet --state state.db --token-file /etc/alert-users/token
+  Add --state to resume a killed run and ask only for what the last 7 days did not answer:
+    alert-users export -i ids.txt -o users.parquet --state state.db ...
   An analyst after `az login`:
     alert-users export -i ids.txt -o users.csv --auth azure-cli
 
