@@ -244,34 +244,15 @@ fn sigint_mid_run_exits_130_and_leaves_previous_outputs_alone() {
     let dir = tempdir();
     write(dir.path(), "ids.txt", &ids(400));
     write(dir.path(), "users.csv", "previous run\n");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_alert-users"))
-        .current_dir(dir.path())
-        .env("DEFENDER_TOKEN", TOKEN)
-        .env("NO_PROXY", "*")
-        .args([
-            "export",
-            "--base-url",
-            &sim.base_url(),
-            "--rate",
-            "off",
-            "-i",
-            "ids.txt",
-            "-o",
-            "users.csv",
-            "-c",
-            "4",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_export(
+        &sim,
+        dir.path(),
+        &["-i", "ids.txt", "-o", "users.csv", "-c", "4"],
+    );
     while sim.stats().requests < 10 {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    interrupt(&child);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert_eq!(read(dir.path(), "users.csv"), "previous run\n");
@@ -295,44 +276,28 @@ fn a_second_sigint_exits_at_once_instead_of_waiting_for_requests_in_flight() {
     let sim = sim(config);
     let dir = tempdir();
     write(dir.path(), "ids.txt", &ids(50));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_alert-users"))
-        .current_dir(dir.path())
-        .env("DEFENDER_TOKEN", TOKEN)
-        .env("NO_PROXY", "*")
-        .args([
-            "export",
-            "--base-url",
-            &sim.base_url(),
-            "--rate",
-            "off",
-            "--timeout",
-            "60s",
-        ])
-        .args(["-i", "ids.txt", "-o", "users.csv", "-c", "4"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let args = [
+        "--timeout",
+        "60s",
+        "-i",
+        "ids.txt",
+        "-o",
+        "users.csv",
+        "-c",
+        "4",
+    ];
+    let mut child = spawn_export(&sim, dir.path(), &args);
     while sim.stats().in_flight < 4 {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let pid = child.id().to_string();
-    let interrupt = || {
-        assert!(
-            std::process::Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
-    interrupt();
+    interrupt(&child);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         child.try_wait().unwrap().is_none(),
         "the first SIGINT waits for the requests in flight"
     );
     let second = Instant::now();
-    interrupt();
+    interrupt(&child);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     // The first SIGINT alone would wait up to 5 s for the four hanging requests.

@@ -88,6 +88,30 @@ pub fn export_paced(sim: &SimHandle, dir: &Path) -> Command {
     cmd
 }
 
+/// `export` against `sim` as a child process (for tests that signal it), stderr discarded.
+pub fn spawn_export(sim: &SimHandle, dir: &Path, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_alert-users"))
+        .current_dir(dir)
+        .env("DEFENDER_TOKEN", TOKEN)
+        .env("NO_PROXY", "*")
+        .args(["export", "--base-url", &sim.base_url(), "--rate", "off"])
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn alert-users")
+}
+
+/// Sends SIGINT to a child, as Ctrl-C would.
+#[cfg(unix)]
+pub fn interrupt(child: &std::process::Child) {
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -INT {pid}");
+}
+
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
