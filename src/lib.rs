@@ -7,6 +7,8 @@
 //! Data flow: `ids` → `pipeline` (the one concurrent stage; `limit`, `retry`, `client`, `auth`)
 //! → `run` (the single owner of the outputs: `dedup`, `ledger`, `sink`), with `progress` watching.
 //! With `--state`, `state` keeps every final answer: `run` commits them, `pipeline` reuses them.
+//! `auth` signs in (`cloud` picks the hosts, `net` the trusted roots and proxies); `summary`
+//! reports the run; `sim` is the built-in simulator of the API.
 
 pub mod auth;
 pub mod cli;
