@@ -119,6 +119,19 @@ fn row(scenario: &str, figure: &str, value: String, target: &str, ok: Option<boo
     println!("{scenario:<11} {figure:<40} {value:>12}  {target:<10} {verdict}");
 }
 
+/// The client's own cost: CPU time per 10,000 calls and peak memory.
+fn costs(run: &Run) {
+    let cpu = format!("{:.3}", cpu_per_10k(run));
+    row("", "CPU s per 10,000 calls (client only)", cpu, "", None);
+    row(
+        "",
+        "peak RSS (MB)",
+        format!("{:.1}", run.max_rss_mb),
+        "",
+        None,
+    );
+}
+
 fn cpu_per_10k(run: &Run) -> f64 {
     run.cpu.as_secs_f64() * 10_000.0 / run.sim.requests.max(1) as f64
 }
@@ -153,20 +166,7 @@ fn throughput(dir: &Path) {
         ">= 0.90",
         Some(rate / ideal >= 0.90),
     );
-    row(
-        "",
-        "CPU s per 10,000 calls",
-        format!("{:.3}", cpu_per_10k(&run)),
-        "",
-        None,
-    );
-    row(
-        "",
-        "peak RSS (MB)",
-        format!("{:.1}", run.max_rss_mb),
-        "",
-        None,
-    );
+    costs(&run);
 }
 
 fn raw(dir: &Path) {
@@ -186,20 +186,7 @@ fn raw(dir: &Path) {
         ">= 10000",
         Some(rate >= 10_000.0),
     );
-    row(
-        "",
-        "CPU s per 10,000 calls (client only)",
-        format!("{:.3}", cpu_per_10k(&run)),
-        "",
-        None,
-    );
-    row(
-        "",
-        "peak RSS (MB)",
-        format!("{:.1}", run.max_rss_mb),
-        "",
-        None,
-    );
+    costs(&run);
 }
 
 fn pacing(dir: &Path) {
