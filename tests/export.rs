@@ -315,7 +315,7 @@ fn missing_input_is_one_line_naming_the_path_and_sends_nothing() {
         .args(["-i", "no-such-ids.txt", "-o", "u.csv"])
         .assert()
         .code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = stderr_of(&out);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("cannot read input file 'no-such-ids.txt'"),
@@ -387,7 +387,7 @@ fn demo_runs_from_any_folder_without_a_token() {
         .args(["export", "--demo", "--progress", "never"])
         .assert()
         .code(3);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = stderr_of(&out);
     assert!(stderr.contains("done:"), "{stderr}");
     let users = rows(dir.path(), "alert-users-demo.csv");
     assert!(users.len() >= 40, "{} users", users.len());

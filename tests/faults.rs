@@ -158,9 +158,7 @@ fn a_token_that_stays_bad_stops_the_run_quickly() {
 
 #[test]
 fn forbidden_stops_the_run_naming_the_permission() {
-    let mut config = synthetic(5, 0);
-    config.forbidden = true;
-    let sim = sim(config);
+    let sim = forbidden_sim();
     let dir = tempdir();
     write(dir.path(), "ids.txt", &ids(500));
     export(&sim, dir.path())

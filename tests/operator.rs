@@ -11,10 +11,6 @@ fn slow_sim(latency_ms: u64) -> alert_users::sim::SimHandle {
     sim(config)
 }
 
-fn stderr_of(out: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&out.get_output().stderr).into_owned()
-}
-
 #[test]
 fn without_a_terminal_progress_is_plain_periodic_lines_then_the_final_line() {
     let sim = slow_sim(30);
@@ -146,9 +142,7 @@ fn the_summary_json_matches_the_files_and_the_exit_code() {
 
 #[test]
 fn a_failed_run_still_writes_its_summary() {
-    let mut config = synthetic(5, 0);
-    config.forbidden = true;
-    let sim = sim(config);
+    let sim = forbidden_sim();
     let dir = tempdir();
     write(dir.path(), "ids.txt", &ids(20));
     export(&sim, dir.path())
@@ -234,7 +228,7 @@ fn completions_and_man_page_come_from_the_same_definitions() {
 #[test]
 fn help_explains_every_flag_with_an_example() {
     let out = bin().args(["export", "--help"]).assert().success();
-    let help = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let help = text(&out.get_output().stdout);
     for flag in [
         "--input",
         "--output",

@@ -81,7 +81,7 @@ fn stored_ids(state: &Path) -> Vec<String> {
 }
 
 fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    text(&output.stderr)
 }
 
 #[test]
@@ -344,7 +344,7 @@ fn state_stats_and_prune_report_and_remove_answers_by_age() {
         cmd
     };
     let out = state(&["stats"]).assert().code(0);
-    let stats = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let stats = text(&out.get_output().stdout);
     assert!(
         stats.starts_with(
             "state file: state.db (schema v1)\nanswers: 5\n  user: 2\n  not_found: 1\n  \

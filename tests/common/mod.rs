@@ -161,6 +161,18 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// What a finished run printed on stderr.
+pub fn stderr_of(out: &assert_cmd::assert::Assert) -> String {
+    text(&out.get_output().stderr)
+}
+
+/// A simulator that answers every authorised request 403, as for an app without the permission.
+pub fn forbidden_sim() -> SimHandle {
+    let mut config = synthetic(5, 0);
+    config.forbidden = true;
+    sim(config)
+}
+
 /// No secret or token in stdout, stderr or any file the run left in `dir`.
 pub fn assert_nothing_leaked(out: &Output, dir: &Path, secrets: &[String]) {
     let mut places = vec![
